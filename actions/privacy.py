@@ -1,0 +1,37 @@
+"""action_delete_my_data: forget the person after they confirmed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import Restarted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import get_services
+from helpline import replies
+from helpline.privacy import FORGET_COMMAND
+
+logger = logging.getLogger(__name__)
+
+
+class ActionDeleteMyData(Action):
+    def name(self) -> str:
+        return "action_delete_my_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            store = get_services().handoff
+            await asyncio.to_thread(store.delete_sender, None, tracker.sender_id)
+        except Exception:
+            logger.exception("could not delete handoff data")
+            dispatcher.utter_message(text=replies.SERVICE_FALLBACK)
+            return []
+        dispatcher.utter_message(text=replies.DATA_DELETED)
+        # The channel deletes the tracker itself once this turn is saved.
+        dispatcher.utter_message(json_message=FORGET_COMMAND)
+        return [Restarted()]

@@ -1,0 +1,69 @@
+"""REST channel (``/webhooks/rest/webhook``) that validates input and never answers with silence."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.turn import finish_turn
+from helpline.text import clean
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGE_CHARS = 4096
+MAX_SENDER_CHARS = 128
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+class HelplineRestInput(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("helpline_rest_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:
+                return _error(400, "body must be JSON: {\"sender\": \"...\", \"message\": \"...\"}")
+            if not isinstance(body, dict):
+                return _error(400, "body must be a JSON object with 'sender' and 'message'")
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+                return _error(400, f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
+            if not isinstance(text, str):
+                return _error(400, "'message' must be a string")
+            if len(text) > MAX_MESSAGE_CHARS:
+                return _error(413, f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
+            text = clean(text)
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            collector = CollectingOutputChannel()
+            failed = False
+            if text:
+                try:
+                    await on_new_message(
+                        UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+                    )
+                except Exception:
+                    logger.exception("the bot failed on a REST message")
+                    failed = True
+            agent = getattr(request.app.ctx, "agent", None)
+            messages = await finish_turn(agent, self.name(), sender, text, list(collector.messages), failed)
+            return response.json(messages)
+
+        return hook

