@@ -120,7 +120,7 @@ def _entry_problems(entry: Entry, allowed: dict[str, VerifiedNumber], where: str
         problems.append(f"{where}: law_version is required")
     words = len(entry.answer.split())
     if words > MAX_ANSWER_WORDS:
-        problems.append(f"{where}: answer has {words} words; keep it under {MAX_ANSWER_WORDS}, move detail to 'more'")
+        problems.append(f"{where}: answer has {words} words; keep it under {MAX_ANSWER_WORDS}, put detail in 'more'")
     if len(entry.paraphrases) < MIN_PARAPHRASES:
         problems.append(f"{where}: {len(entry.paraphrases)} paraphrases, need at least {MIN_PARAPHRASES}")
     unaccented = sum(1 for p in entry.paraphrases if not has_diacritics(p))
@@ -144,7 +144,8 @@ def _parse_entry(raw: Any, topic: str, source: str, index: int, problems: list[s
         problems.append(f"{where}: expected a mapping")
         return None
     where = f"{source} [{raw.get('id', '?')}]"
-    known = {"id", "question", "answer", "more", "legal_basis", "law_version", "last_checked", "paraphrases", "old_rules"}
+    known = {"id", "question", "answer", "more", "legal_basis", "law_version", "last_checked", "paraphrases",
+             "old_rules"}
     unknown = set(raw) - known
     if unknown:
         problems.append(f"{where}: unknown field(s) {sorted(unknown)}")

@@ -31,7 +31,6 @@ from helpline.text import fold
 
 if TYPE_CHECKING:
     import numpy as np
-
     from helpline.kb.embedder import Embedder
 
 BUILDER_VERSION = 1
@@ -176,7 +175,8 @@ def load_index(path: Path, *, expected_model_id: str | None = None) -> LoadedInd
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     if expected_model_id is not None and manifest.get("model_id") != expected_model_id:
         raise IndexMismatch(
-            [f"index at {path} was built with {manifest.get('model_id')!r}, not {expected_model_id!r}: run `make index`"]
+            [f"index at {path} was built with {manifest.get('model_id')!r}, "
+             f"not {expected_model_id!r}: run `make index`"]
         )
     entries_raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
     entries = {e["id"]: _entry_from_json(e) for e in entries_raw}
@@ -197,4 +197,4 @@ def load_index(path: Path, *, expected_model_id: str | None = None) -> LoadedInd
 
 def search_dense(loaded: LoadedIndex, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
     scores, ids = loaded.faiss_index.search(query_vector.reshape(1, -1).astype("float32"), k)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

@@ -32,7 +32,7 @@ def features(text: str) -> Counter[str]:
         padded = f"#{tok}#"
         for i in range(len(padded) - 2):
             feats[f"c:{padded[i:i + 3]}"] += 1
-    for left, right in zip(tokens, tokens[1:]):
+    for left, right in zip(tokens, tokens[1:], strict=False):
         feats[f"b:{left}_{right}"] += 1
     return feats
 

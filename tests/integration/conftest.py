@@ -1,0 +1,81 @@
+"""A real stack for integration tests: Rasa, the action server and the handoff service."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from helpline.stack import RASA_MODEL, Ports, Stack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Bot:
+    """Talks to the running stack the way a channel user and a staff member would."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        p = stack.ports
+        self.rasa = f"http://127.0.0.1:{p.rasa}"
+        self.handoff = f"http://127.0.0.1:{p.handoff}"
+        self.http = httpx.Client(timeout=60)
+
+    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
+        resp = self.http.post(f"{self.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": message})
+        resp.raise_for_status()
+        return resp.json()
+
+    def text(self, sender: str, message: str) -> str:
+        return "\n".join(m.get("text", "") for m in self.say(sender, message))
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        resp = self.http.get(
+            f"{self.rasa}/conversations/{sender}/tracker", params={"token": self.stack.env["RASA_TOKEN"]}
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def tickets(self, status: str = "open") -> list[dict[str, Any]]:
+        token = self.stack.env["HELPLINE_STAFF_TOKEN"]
+        resp = self.http.get(
+            f"{self.handoff}/api/tickets", params={"status": status}, headers={"Authorization": f"Bearer {token}"}
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not RASA_MODEL.is_file():
+        pytest.fail(f"no trained Rasa model at {RASA_MODEL}: run `make setup`")
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    log_dir: Path = tmp_path_factory.mktemp("logs")
+    ports = Ports(rasa=_free_port(), actions=_free_port(), handoff=_free_port())
+    env_base = {k: v for k, v in __import__("os").environ.items()
+                if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"}}
+    stack = Stack(data_dir, ports, log_dir=log_dir, env=env_base)
+    try:
+        stack.start_all(timeout=300)
+    except Exception:
+        stack.stop_all()
+        for log in sorted(log_dir.glob("*.log")):
+            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def bot(stack: Stack) -> Iterator[Bot]:
+    client = Bot(stack)
+    yield client
+    client.http.close()

@@ -1,0 +1,102 @@
+"""End to end over HTTP through the REST channel, against the real processes and model."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from helpline.text import mask_id
+from tests.integration.conftest import Bot
+
+
+def new_sender() -> str:
+    return f"it-{uuid.uuid4().hex[:10]}"
+
+
+def test_hotline_question_gives_111_and_113(bot: Bot) -> None:
+    reply = bot.text(new_sender(), "cho mình xin số điện thoại đường dây nóng báo tin mua bán người")
+    assert "111" in reply
+    assert "113" in reply
+    assert "1800" not in reply
+
+
+def test_unaccented_emergency_gets_hotline_ticket_and_pause(bot: Bot) -> None:
+    sender = new_sender()
+    reply = bot.text(sender, "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu roi")
+    assert "113" in reply and "111" in reply
+    assert "nhân viên" in reply
+    mine = [t for t in bot.tickets() if t["sender_id"] == mask_id(sender)]
+    assert len(mine) == 1, "an emergency must open exactly one ticket"
+    assert mine[0]["channel"] == "rest"
+    assert mine[0]["priority"] in ("immediate", "urgent")
+    assert mine[0]["reasons"], "staff must see why the ticket was opened"
+    assert bot.tracker(sender)["paused"] is True
+    # While paused, the next message goes to staff and the user is told so; never silence.
+    follow_up = bot.text(sender, "toi dang rat so")
+    assert "nhân viên" in follow_up and "111" in follow_up
+
+
+def test_faq_question_answers_with_its_legal_basis(bot: Bot) -> None:
+    reply = bot.text(new_sender(), "Tội mua bán người bị phạt tù bao nhiêu năm?")
+    assert "Căn cứ:" in reply
+    assert "Điều 150" in reply
+    assert "năm" in reply
+
+
+def test_unaccented_faq_question_is_answered(bot: Bot) -> None:
+    reply = bot.text(new_sender(), "tong dai 111 la gi vay, co mat phi ko")
+    assert "111" in reply
+    assert "miễn phí" in reply
+
+
+def test_nonsense_gets_an_honest_not_sure_with_suggestions(bot: Bot) -> None:
+    messages = bot.say(new_sender(), "xqzt bnm kkk plo vrrr")
+    text = "\n".join(m.get("text", "") for m in messages)
+    buttons = [b for m in messages for b in m.get("buttons") or []]
+    assert "chưa" in text  # "mình chưa chắc / chưa tìm thấy / chưa hiểu"
+    assert "111" in text
+    assert len(buttons) <= 3
+    assert "Căn cứ:" not in text, "must not answer when unsure"
+
+
+def test_suggestion_button_payload_opens_the_entry(bot: Bot) -> None:
+    sender = new_sender()
+    messages = bot.say(sender, "mua ban gi do khong ro lam")
+    buttons = [b for m in messages for b in m.get("buttons") or []]
+    if not buttons:  # retrieval was confident: ask again with a vaguer message
+        buttons = [b for m in bot.say(sender, "cái đó là sao") for b in m.get("buttons") or []]
+    assert buttons, "an unsure reply must offer likely questions"
+    reply = bot.text(sender, buttons[0]["payload"])
+    assert "Căn cứ:" in reply
+
+
+def test_bot_challenge_and_greeting(bot: Bot) -> None:
+    assert "chatbot" in bot.text(new_sender(), "bạn là người hay máy?")
+    assert "111" in bot.text(new_sender(), "chào bạn")
+
+
+def test_delete_my_data_after_confirmation(bot: Bot) -> None:
+    sender = new_sender()
+    bot.text(sender, "chào bạn")
+    ask = bot.say(sender, "xóa dữ liệu của tôi")
+    assert any(m.get("buttons") for m in ask)
+    done = bot.text(sender, "/affirm")
+    assert "đã xóa" in done
+    events = bot.tracker(sender)["events"]
+    assert not any(e.get("event") == "user" and e.get("text") == "chào bạn" for e in events)
+
+
+def test_ticket_api_requires_the_staff_token(bot: Bot) -> None:
+    assert httpx.get(f"{bot.handoff}/api/tickets").status_code == 401
+    bad = httpx.get(f"{bot.handoff}/api/tickets", headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 401
+
+
+def test_bad_rest_input_gets_clear_errors(bot: Bot) -> None:
+    url = f"{bot.rasa}/webhooks/rest/webhook"
+    bad_json = httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and "error" in bad_json.json()
+    assert httpx.post(url, json={"message": "hi"}).status_code == 400
+    too_long = httpx.post(url, json={"sender": "x", "message": "a" * 5000})
+    assert too_long.status_code == 413
