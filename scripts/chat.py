@@ -16,7 +16,7 @@ import uuid
 
 def send(url: str, sender: str, message: str) -> list[dict]:
     body = json.dumps({"sender": sender, "message": message}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})  # noqa: S310
     with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - local assistant
         return json.loads(resp.read())
 

@@ -132,7 +132,7 @@ def _entry_problems(entry: Entry, allowed: dict[str, VerifiedNumber], where: str
                 problems.append(f"{where}: {part} contains phone number {number} that is not on the verified list")
         mentions_old = OLD_LAW_PATTERN.search(text) or OLD_LAW_PATTERN.search(" ".join(entry.legal_basis))
         if mentions_old and OLD_RULES_LABEL not in text.lower() and text.strip():
-            problems.append(f"{where}: {part} presents the 2011 law or its decrees without the label '{OLD_RULES_LABEL}'")
+            problems.append(f"{where}: {part} cites the 2011 law or its decrees without the label '{OLD_RULES_LABEL}'")
     if entry.old_rules and OLD_RULES_LABEL not in entry.answer.lower():
         problems.append(f"{where}: old_rules entries must say '{OLD_RULES_LABEL}' in the answer")
     return problems
