@@ -1,0 +1,53 @@
+"""Run the handoff service: ``python -m helpline.handoff``.
+
+Listens on ``HELPLINE_HANDOFF_HOST``:``HELPLINE_HANDOFF_PORT`` (default
+127.0.0.1:5080) and serves the tickets in ``DATABASE_URL`` (default: SQLite
+in the data folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from helpline.errors import ConfigError, HelplineError
+from helpline.handoff.service import create_app
+from helpline.handoff.store import HandoffStore
+from helpline.settings import Settings
+
+# No "trace": uvicorn would log raw ASGI messages, headers (the staff token) included.
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def main() -> int:
+    """Start the service; return the process exit code.
+
+    Returns:
+        0 after a clean shutdown, 2 on a configuration error, 1 if the
+        database cannot be reached at startup.
+    """
+    try:
+        settings = Settings.from_env()
+        level = settings.log_level.strip().lower()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"HELPLINE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        store = HandoffStore.from_url(settings.handoff_db_url)
+        store.ping()  # fail now, not on the first staff request
+    except ConfigError as exc:
+        print(f"helpline.handoff: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except HelplineError as exc:
+        print(f"helpline.handoff: {exc}", file=sys.stderr)
+        return 1
+    app = create_app(settings, store)
+    # The description never contains the URL's credentials.
+    print(f"helpline.handoff: listening on {settings.handoff_url}, database {store.description}", flush=True)
+    uvicorn.run(app, host=settings.handoff_host, port=settings.handoff_port, log_level=level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

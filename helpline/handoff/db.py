@@ -1,0 +1,282 @@
+"""Database plumbing for the handoff store: URLs, dialects, transactions, schema.
+
+One code path serves SQLite (the default) and PostgreSQL (psycopg v3). Each
+transaction opens its own connection, which keeps a shared store thread-safe
+without a lock. Only module constants are ever spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from helpline.errors import HandoffError
+from helpline.handoff.models import AUTHORS, PRIORITIES, STATUSES
+
+
+def _in(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# {id} and {ts} are filled per dialect. AUTOINCREMENT keeps SQLite from reusing
+# the id of a deleted ticket, so an old staff link never opens someone else's.
+SCHEMA: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS handoff_tickets (
+        id {{id}}, channel TEXT NOT NULL, sender_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({_in(STATUSES)})),
+        priority TEXT NOT NULL CHECK (priority IN ({_in(PRIORITIES)})),
+        reasons TEXT NOT NULL, location TEXT,
+        created_at {{ts}} NOT NULL, updated_at {{ts}} NOT NULL, resolved_at {{ts}}, resolved_by TEXT)""",
+    # At most one open ticket per person, even when two processes open at once.
+    """CREATE UNIQUE INDEX IF NOT EXISTS handoff_tickets_one_open
+        ON handoff_tickets (channel, sender_id) WHERE status = 'open'""",
+    "CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, created_at)",
+    f"""CREATE TABLE IF NOT EXISTS handoff_messages (
+        id {{id}}, ticket_id BIGINT NOT NULL REFERENCES handoff_tickets (id) ON DELETE CASCADE,
+        author TEXT NOT NULL CHECK (author IN ({_in(AUTHORS)})),
+        text TEXT NOT NULL, created_at {{ts}} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS handoff_messages_ticket ON handoff_messages (ticket_id, id)",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        id {id}, who TEXT NOT NULL, action TEXT NOT NULL, ticket_id BIGINT, at {ts} NOT NULL)""",
+)
+_PG_SCHEMA_LOCK = 0x48656C70  # advisory lock key: serialises schema creation across processes
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the two databases."""
+
+    kind: str
+    id_column: str
+    timestamp_type: str
+    errors: tuple[type[BaseException], ...]
+    integrity_error: type[BaseException]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.kind == "sqlite"
+
+    def sql(self, statement: str) -> str:
+        """Translate ``?`` placeholders to the driver's style."""
+        return statement if self.is_sqlite else statement.replace("?", "%s")
+
+    def ts(self, value: dt.datetime) -> Any:
+        """A datetime as a query parameter."""
+        if self.is_sqlite:
+            # Fixed-format UTC ISO text sorts and compares like the instant it names.
+            return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        return value
+
+
+def from_db_ts(value: Any) -> dt.datetime:
+    """A stored timestamp (ISO text or datetime) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def db_message(exc: BaseException) -> str:
+    """A driver error as one line, without the row values psycopg puts in DETAIL."""
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+    if primary:
+        return str(primary)
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _postgres_driver() -> Any:
+    """psycopg v3, or psycopg2 where only that is installed (the Rasa environment ships it)."""
+    try:
+        import psycopg
+
+        return psycopg
+    except ImportError:
+        pass
+    try:
+        import psycopg2
+
+        return psycopg2
+    except ImportError:
+        raise HandoffError("a PostgreSQL URL needs psycopg v3: pip install 'psycopg[binary]'") from None
+
+
+class UniqueConflict(HandoffError):
+    """A concurrent writer won a race on a unique index; the caller may retry."""
+
+
+class Query:
+    """A cursor inside one transaction, taking ``?`` placeholders for both databases."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cur = cursor
+        self._d = dialect
+
+    def run(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Execute a statement; return the number of rows it changed."""
+        self._cur.execute(self._d.sql(statement), tuple(params))
+        return int(self._cur.rowcount)
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        self._cur.execute(self._d.sql(statement), tuple(params))
+        return self._cur.fetchone()
+
+    def all(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query."""
+        self._cur.execute(self._d.sql(statement), tuple(params))
+        return list(self._cur.fetchall())
+
+    def insert(self, statement: str, params: Sequence[Any]) -> int:
+        """Execute an INSERT and return the new row's id."""
+        if self._d.is_sqlite:
+            self._cur.execute(statement, tuple(params))
+            return int(self._cur.lastrowid)
+        self._cur.execute(self._d.sql(statement) + " RETURNING id", tuple(params))
+        return int(self._cur.fetchone()[0])
+
+
+class Database:
+    """A DB-API connection factory plus its dialect; creates the schema on first use."""
+
+    def __init__(self, connect: Callable[[], Any], dialect: Dialect, description: str) -> None:
+        self._connect = connect
+        self.dialect = dialect
+        self.description = description
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.dialect.kind
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 10.0) -> Database:
+        """Parse ``sqlite:///path`` or ``postgresql://...`` (see ``HandoffStore.from_url``).
+
+        Raises:
+            HandoffError: If the URL is not supported or psycopg is missing.
+        """
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme == "sqlite":
+            return cls._sqlite(rest, timeout)
+        if sep and (scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")):
+            return cls._postgres("postgresql://" + rest, timeout)
+        raise HandoffError("handoff database URL must start with sqlite:/// or postgresql://")
+
+    @classmethod
+    def _sqlite(cls, rest: str, timeout: float) -> Database:
+        if not rest.startswith("/") or rest[1:] in ("", ":memory:"):
+            raise HandoffError(
+                "a SQLite handoff URL must name a file: sqlite:///relative.db or sqlite:////absolute/path.db"
+            )
+        path = Path(rest[1:]).expanduser()
+
+        def connect() -> sqlite3.Connection:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are begun explicitly (see transaction()).
+            conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+            return conn
+
+        dialect = Dialect(
+            "sqlite",
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "TEXT",
+            (sqlite3.Error, OSError),
+            sqlite3.IntegrityError,
+        )
+        return cls(connect, dialect, f"sqlite ({path})")
+
+    @classmethod
+    def _postgres(cls, conninfo: str, timeout: float) -> Database:
+        driver = _postgres_driver()
+        parts = urlsplit(conninfo)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+
+        def connect() -> Any:
+            return driver.connect(conninfo, connect_timeout=max(1, int(timeout)))
+
+        dialect = Dialect(
+            "postgresql",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            "TIMESTAMPTZ",
+            (driver.Error,),
+            driver.IntegrityError,
+        )
+        # Never the full URL: it may hold a password.
+        return cls(connect, dialect, f"postgresql ({where})")
+
+    @contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self.dialect.integrity_error:
+            raise UniqueConflict(f"handoff store ({self.kind}): conflict while trying to {what}") from None
+        except self.dialect.errors as exc:
+            raise HandoffError(f"handoff store ({self.kind}) could not {what}: {db_message(exc)}") from None
+
+    @contextmanager
+    def transaction(self, what: str, write: bool = True) -> Iterator[Query]:
+        """One transaction on a fresh connection, committed if the block succeeds.
+
+        Args:
+            what: What the caller is doing, for the error message ("open a ticket").
+            write: Whether the block writes (SQLite then takes the write lock at once).
+
+        Raises:
+            HandoffError: If the database fails (``UniqueConflict`` on a unique-index race).
+        """
+        if not self._schema_ready:
+            self._create_schema()
+        with self._raw_transaction(what, write) as query:
+            yield query
+
+    @contextmanager
+    def _raw_transaction(self, what: str, write: bool) -> Iterator[Query]:
+        with self._translate(what):
+            conn = self._connect()
+            try:
+                cursor = conn.cursor()
+                if self.dialect.is_sqlite:
+                    # IMMEDIATE takes the write lock up front, so the busy timeout applies
+                    # instead of a read-to-write lock upgrade failing at once.
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield Query(cursor, self.dialect)
+                conn.commit()
+            except BaseException:
+                with suppress(Exception):
+                    conn.rollback()
+                raise
+            finally:
+                with suppress(Exception):
+                    conn.close()
+
+    def _create_schema(self) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            if self.dialect.is_sqlite:
+                with self._translate("enable WAL mode"):
+                    conn = self._connect()
+                    try:
+                        # Persistent in the file; cannot be changed inside a transaction.
+                        conn.execute("PRAGMA journal_mode = WAL")
+                    finally:
+                        conn.close()
+            with self._raw_transaction("create the schema", write=True) as q:
+                if not self.dialect.is_sqlite:
+                    q.one("SELECT pg_advisory_xact_lock(?)", (_PG_SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    q.run(statement.format(id=self.dialect.id_column, ts=self.dialect.timestamp_type))
+            self._schema_ready = True

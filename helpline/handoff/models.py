@@ -1,0 +1,108 @@
+"""Plain data types of the handoff desk: tickets, their messages, audit entries.
+
+A ticket is opened when someone may be in danger or asks for a person. Hotline
+staff work the queue in priority order, longest waiting first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Priority = Literal["immediate", "urgent", "concern", "normal"]
+Status = Literal["open", "resolved"]
+Author = Literal["user", "bot", "staff", "system"]
+
+# Most urgent first; the index is the sort rank.
+PRIORITIES: tuple[str, ...] = ("immediate", "urgent", "concern", "normal")
+STATUSES: tuple[str, ...] = ("open", "resolved")
+AUTHORS: tuple[str, ...] = ("user", "bot", "staff", "system")
+
+PRIORITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(PRIORITIES)}
+
+
+def priority_rank(priority: str) -> int:
+    """Sort rank of a priority: 0 is the most urgent.
+
+    Args:
+        priority: One of :data:`PRIORITIES`.
+
+    Returns:
+        The rank, lower meaning more urgent.
+
+    Raises:
+        ValueError: If the priority is unknown.
+    """
+    try:
+        return PRIORITY_RANK[priority]
+    except KeyError:
+        raise ValueError(f"unknown priority {priority!r}; expected one of {', '.join(PRIORITIES)}") from None
+
+
+def higher_priority(a: str, b: str) -> str:
+    """The more urgent of two priorities."""
+    return a if priority_rank(a) <= priority_rank(b) else b
+
+
+def utc_now() -> dt.datetime:
+    """The current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class TicketMessage:
+    """One line of a ticket's transcript."""
+
+    ticket_id: int
+    author: Author
+    text: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A request for a human, waiting for or handled by hotline staff.
+
+    ``messages`` holds the full transcript when the ticket was loaded with
+    :meth:`HandoffStore.get`; listings leave it empty and fill only
+    ``last_message``.
+    """
+
+    id: int
+    channel: str
+    sender_id: str
+    status: Status
+    priority: Priority
+    reasons: tuple[str, ...]
+    location: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    messages: tuple[TicketMessage, ...] = ()
+    last_message: TicketMessage | None = field(default=None)
+
+    @property
+    def is_open(self) -> bool:
+        """True while the ticket waits for or is handled by staff."""
+        return self.status == "open"
+
+    def waiting_seconds(self, now: dt.datetime | None = None) -> int:
+        """How long the person has waited: until now if open, until resolution otherwise."""
+        end = self.resolved_at if self.resolved_at is not None else (now or utc_now())
+        return max(0, int((end - self.created_at).total_seconds()))
+
+    def sort_key(self) -> tuple[int, dt.datetime, int]:
+        """Queue order: most urgent first, then longest waiting."""
+        return (priority_rank(self.priority), self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which ticket, and when. Never holds message text."""
+
+    who: str
+    action: str
+    ticket_id: int | None
+    at: dt.datetime
