@@ -31,16 +31,18 @@ def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tup
 
 async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str]) -> Ticket | None:
     """Open (or join) the person's ticket; None if the store is unavailable."""
-    try:
+    channel = tracker.get_latest_input_channel() or "rest"
+
+    def _open() -> Ticket:
         store = get_services().handoff
-        return await asyncio.to_thread(
-            store.open_ticket,
-            tracker.get_latest_input_channel() or "rest",
-            tracker.sender_id,
-            priority,
-            tuple(reasons),
-            recent_messages(tracker),
-        )
+        # A ticket already open has the earlier transcript: add only what is new.
+        history = recent_messages(tracker)
+        if store.open_ticket_for(channel, tracker.sender_id) is not None:
+            history = [m for m in history[-1:] if m[0] == "user"]
+        return store.open_ticket(channel, tracker.sender_id, priority, tuple(reasons), history)
+
+    try:
+        return await asyncio.to_thread(_open)
     except Exception:
         logger.exception("could not open a handoff ticket")
         return None
