@@ -54,7 +54,7 @@ class Settings:
     # Fused-score threshold and top-1/top-2 margin below which the bot asks
     # instead of answering (see docs/retrieval.md).
     answer_threshold: float = 0.55
-    answer_margin: float = 0.0
+    answer_margin: float = 0.03
     database_url: str = ""
     tracker_db_url: str = ""
     handoff_host: str = "127.0.0.1"
