@@ -19,6 +19,8 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 logger = logging.getLogger("actions.server")
+# rasa-sdk reads optional tracing settings from here.
+ENDPOINTS = "bot/endpoints.yml"
 
 
 async def _warm_up(app: Sanic) -> None:
@@ -29,7 +31,7 @@ async def _warm_up(app: Sanic) -> None:
 
 
 def create_app(executor: ActionExecutor) -> Sanic:
-    app = create_app_for_serve(executor, cors_origins=[])
+    app = create_app_for_serve(executor, cors_origins=[], endpoints=ENDPOINTS)
     app.register_listener(_warm_up, "after_server_start")
     return app
 

@@ -1,0 +1,316 @@
+"""Tests for helpline.safety (emergency detection)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpline.safety import Risk, RiskLevel, detect
+from helpline.safety.emergency import load_lexicon_data
+from helpline.text import fold
+
+ROOT = Path(__file__).resolve().parents[2]
+IMMEDIATE, URGENT, CONCERN, NONE = RiskLevel.IMMEDIATE, RiskLevel.URGENT, RiskLevel.CONCERN, RiskLevel.NONE
+
+
+def _load_eval_script():
+    if "eval_safety" in sys.modules:
+        return sys.modules["eval_safety"]
+    spec = importlib.util.spec_from_file_location("eval_safety", ROOT / "scripts" / "eval_safety.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_safety"] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the same emergency in every spelling ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cứu tôi với, tôi bị nhốt",
+        "cuu toi voi, toi bi nhot",
+        "CUU TOI VOI TOI BI NHOT",
+        "cuu e vs, e bi nhot",  # teen code: e = em, vs = voi
+        "cứu em vs e bị nhốt ko cho ra ngoài",
+        "Đang bị giam ở Lào, không cho về",
+        "đang bị giam ở lào",
+        "ĐANG BỊ GIỮ Ở MYANMAR",
+        "Họ đang đánh tôi",
+        "ho dang danh toi",
+        "Tôi bị bán sang Trung Quốc",
+        "t bi ban sang tq",  # t = toi, tq = trung quoc
+        "Tôi không muốn sống nữa",
+        "toi ko muon song nua",
+        "help",
+        "SOS",
+        "Cứu!!!",
+        "Con tôi mất tích từ sáng, có người lạ dắt đi",
+        "e bi ep lua dao o cpc, ko du chi tieu la bi dien giat",
+        "cứu\u200b tôi",  # zero-width space
+        "Cứu tôi",  # decomposed (NFD) input
+    ],
+)
+def test_immediate_in_every_spelling(text: str) -> None:
+    risk = detect(text)
+    assert risk.level == IMMEDIATE, risk
+    assert risk.is_emergency
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Công ty giữ hộ chiếu của tôi không trả",
+        "cty giu hc cua e ko tra",
+        "chủ không cho tôi nghỉ việc, đòi bồi thường 50 triệu",
+        "chu ko cho toi nghi viec",
+        "Chị gái tôi sang Trung Quốc làm thuê, giờ mất liên lạc",
+        "em gai toi di xkld, 2 thang ko lien lac dc",
+        "Có người đòi 200 triệu tiền chuộc em trai tôi",
+        "ngay mai moi gioi den don toi di, bme ep",
+        "Tôi nợ công ty 5000 đô, phải làm trả nợ mới được về",
+        "hộ chiếu bị giữ rồi, giờ sao",
+    ],
+)
+def test_urgent_situations_are_emergencies(text: str) -> None:
+    risk = detect(text)
+    assert risk.is_emergency, risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Có người mời em sang Campuchia làm việc nhẹ lương cao, có nên đi không?",
+        "co nguoi ru e di lam o tq, bao an o, co lua dao ko",
+        "Mẹ muốn em lấy chồng Hàn Quốc qua môi giới, em lo lắm",
+        "bạn tôi định đi làm casino ở Campuchia, tôi thấy nghi",
+    ],
+)
+def test_concern_is_not_an_emergency(text: str) -> None:
+    assert detect(text).level == CONCERN
+
+
+# --- talk ABOUT danger must not fire ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bị lừa bán thì phạt mấy năm tù?",
+        "bi lua ban thi phat may nam tu",
+        "Mua bán người là gì?",
+        "mua ban nguoi la gi",
+        "Em làm bài tập về mua bán người, cho em xin số liệu",
+        "e lam bai thuyet trinh ve nguoi bi nhot o campuchia",
+        "Tôi đọc báo thấy nhiều người bị nhốt ở Campuchia",
+        "Nếu bị nhốt thì gọi ai?",
+        "neu bi giu ho chieu thi lien he dau",
+        "Năm ngoái chị tôi bị bán, đã được giải cứu và về nhà rồi, giờ được hỗ trợ gì?",
+        "hoi truoc toi bi nhot o cpc, tron ve duoc roi",
+        "Hồi 2018 tôi bị lừa sang Malaysia, giờ về quê làm ruộng rồi",
+        "Giữ hộ chiếu của người lao động có phạm pháp không?",
+        "Tội bắt cóc trẻ em bị xử lý thế nào",
+        "Tôi không bị nhốt, chỉ hỏi về luật thôi",
+        "Tôi mệt muốn chết vì bài tập",
+        "Từ từ đã, để mình hỏi lại",
+        "tôi bị giảm giờ làm",
+        "Tổng đài có giữ bí mật danh tính không?",
+        "nghe noi o campuchia ho nhot nguoi viet, co dung ko",
+        "Tôi muốn nói chuyện với nhân viên",
+        "",
+        "   ",
+    ],
+)
+def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
+    risk = detect(text)
+    assert not risk.is_emergency, risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cứu tôi, tôi bị nhốt, nhốt người thì bị phạt mấy năm?",  # question, but a cry for help first
+        "Tôi bị nhốt ở Campuchia, luật có bảo vệ tôi không?",
+        "nếu báo công an thì họ sẽ giết em, em đang bị nhốt",
+        "Bọn nó nói nếu em báo công an thì sẽ giết em",  # threat in the consequent of "neu"
+        "năm ngoái tôi sang Campuchia, giờ vẫn bị giữ ở đây",  # past start, present danger
+        "Em là học sinh lớp 9, em đang bị nhốt ở nhà người lạ",
+        "Tôi bị bịt mắt đưa lên xe",  # "bit" is teen code for "biet": the lexicon must say "biet mat"
+    ],
+)
+def test_first_person_present_wins_over_framing(text: str) -> None:
+    assert detect(text).is_emergency, detect(text)
+
+
+def test_negation_keeps_the_other_signal() -> None:
+    risk = detect("toi khong bi nhot nhung bi giu ho chieu")
+    assert risk.level == URGENT
+    assert not any(r.startswith("confinement:") for r in risk.reasons)
+    assert "passport:giu ho chieu" in risk.reasons
+
+
+def test_a_cry_for_help_is_not_negated() -> None:
+    assert detect("co ai ko, cuu mk voi").level == IMMEDIATE  # "ko, cuu" is not "khong cuu"
+
+
+def test_danger_to_a_relative_is_urgent_but_a_child_taken_now_is_immediate() -> None:
+    assert detect("mẹ tôi đang bị giữ ở Trung Quốc").level == URGENT
+    assert detect("Con trai tôi 5 tuổi vừa bị người lạ bế đi").level == IMMEDIATE
+
+
+# --- conversation state and NLU intent -----------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["toi so lam", "ho dang den", "giup voi", "Điện thoại sắp hết pin", "ok", ""])
+def test_follow_ups_in_an_emergency_stay_urgent(text: str) -> None:
+    assert not detect(text).is_emergency or text == ""
+    risk = detect(text, in_emergency=True)
+    assert risk.level in (URGENT, IMMEDIATE)
+    assert "in_emergency" in risk.reasons or risk.level == IMMEDIATE
+
+
+@pytest.mark.parametrize("text", ["dc r, cam on, e an toan roi", "Tôi đã về đến nhà an toàn, cảm ơn"])
+def test_safe_close_ends_the_emergency(text: str) -> None:
+    assert not detect(text, in_emergency=True).is_emergency
+
+
+def test_in_emergency_never_lowers_a_level() -> None:
+    assert detect("tôi bị nhốt", in_emergency=True).level == IMMEDIATE
+
+
+def test_emergency_intent_raises_to_urgent() -> None:
+    assert detect("làm ơn giúp tôi ngay").level == NONE
+    risk = detect("làm ơn giúp tôi ngay", intent="emergency")
+    assert risk.level == URGENT
+    assert "intent:emergency" in risk.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Bị lừa bán thì phạt mấy năm tù?", "em làm bài tập về buôn người", "năm ngoái tôi bị lừa, đã về nhà rồi"],
+)
+def test_emergency_intent_does_not_override_talk_about(text: str) -> None:
+    assert not detect(text, intent="emergency").is_emergency
+
+
+def test_ask_human_intent_alone_is_not_an_emergency() -> None:
+    assert detect("cho tôi gặp người thật", intent="ask_human").level == NONE
+
+
+# --- API shape ----------------------------------------------------------------------------
+
+
+def test_api_shape() -> None:
+    risk = detect("cuu toi, toi bi nhot")
+    assert isinstance(risk, Risk)
+    assert isinstance(risk.reasons, tuple) and all(isinstance(r, str) for r in risk.reasons)
+    assert "confinement:bi nhot" in risk.reasons
+    assert RiskLevel("urgent") is URGENT and URGENT == "urgent"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        risk.level = NONE  # type: ignore[misc]
+    assert Risk(NONE, ()).is_emergency is False
+
+
+def test_reasons_name_group_and_phrase() -> None:
+    risk = detect("Công ty giữ hộ chiếu của tôi")
+    assert risk.reasons[0] == "passport:giu ho chieu"
+    assert all(":" in r or r in {"first_person", "present", "in_emergency", "fear", "offer"} for r in risk.reasons)
+
+
+def test_import_does_not_pull_in_rasa() -> None:
+    code = "import sys, helpline.safety; sys.exit(any(m.split('.')[0] in ('rasa', 'rasa_sdk') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
+
+
+# --- lexicon integrity --------------------------------------------------------------------
+
+
+def _all_phrases() -> list[str]:
+    data = load_lexicon_data()
+    phrases = [p for spec in data["signals"].values() for p in spec["phrases"]]
+    phrases += [p for ps in data["cues"].values() for p in ps]
+    return phrases + list(data["exact_help"])
+
+
+def test_lexicon_phrases_are_folded() -> None:
+    data = load_lexicon_data()
+    entries = _all_phrases() + [w for ws in data["words"].values() for w in ws]
+    assert all(isinstance(p, str) for p in entries)  # a bare YAML "no" would be False
+    bad = []
+    for phrase in entries:
+        words = " ".join(w for w in phrase.split() if w != "*")
+        if fold(words) != words:  # e.g. "bit" is teen code and folds to "biet"
+            bad.append(phrase)
+    assert not bad, f"not in folded form: {bad}"
+    assert not [p for p in _all_phrases() if p.startswith("*") or p.endswith("*")]
+
+
+def test_lexicon_loader_rejects_yaml_booleans(tmp_path: Path) -> None:
+    text = (ROOT / "helpline" / "safety" / "lexicon.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "lexicon.yml"
+    broken.write_text(text.replace('"no"', "no"), encoding="utf-8")
+    with pytest.raises(ValueError, match="quote"):
+        load_lexicon_data(broken)
+
+
+def test_lexicon_structure() -> None:
+    data = load_lexicon_data()
+    levels = {lv.value for lv in RiskLevel}
+    assert all(spec["level"] in levels for spec in data["signals"].values())
+    for combo in data["combos"]:
+        assert combo["level"] in levels and all(cue in data["cues"] for cue in combo["all"])
+    for word_list in data["words"].values():
+        assert all(len(w.split()) == 1 for w in word_list)
+
+
+def test_eval_messages_are_not_copied_into_the_lexicon() -> None:
+    phrases = set(_all_phrases())
+    items = _load_eval_script().load_items()
+    copied = [i["text"] for i in items if len(fold(i["text"]).split()) >= 4 and fold(i["text"]) in phrases]
+    assert not copied
+
+
+# --- the labelled evaluation set ----------------------------------------------------------
+
+
+def test_eval_set_is_large_and_balanced() -> None:
+    items = _load_eval_script().load_items()
+    assert len(items) >= 220
+    levels = {i["level"] for i in items}
+    assert levels == {lv.value for lv in RiskLevel}
+    not_accented = sum(i["style"] != "accented" for i in items)
+    assert not_accented >= 0.4 * len(items)
+
+
+def test_eval_set_meets_targets() -> None:
+    module = _load_eval_script()
+    summary = module.evaluate(module.load_items())
+    assert summary.emergency_recall >= module.TARGET_EMERGENCY_RECALL, module.report(summary)
+    assert summary.false_alarm_rate <= module.TARGET_FALSE_ALARM, module.report(summary)
+
+
+def test_eval_script_exit_code(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "scripts/eval_safety.py", "--quiet"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stdout
+    assert "emergency recall" in ok.stdout and "false alarm rate" in ok.stdout
+    bad = tmp_path / "bad.yml"  # an emergency the detector cannot see: the script must fail
+    bad.write_text(
+        'version: 1\nitems:\n  - {text: "xin chao", level: immediate, style: unaccented}\n', encoding="utf-8"
+    )
+    failed = subprocess.run(
+        [sys.executable, "scripts/eval_safety.py", "--set", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 1
