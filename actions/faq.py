@@ -13,6 +13,8 @@ from actions.services import get_services
 from helpline import replies
 
 logger = logging.getLogger(__name__)
+# Offered when the question is outside the handbook's scope.
+STARTER_QUESTIONS = ("khai-niem-mua-ban-nguoi", "dau-hieu-viec-nhe-luong-cao", "bao-tin-tong-dai-111")
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
@@ -41,6 +43,9 @@ class ActionAnswerFaq(Action):
                 result = await asyncio.to_thread(retriever.retrieve, tracker.latest_message.get("text") or "")
                 if result.confident and result.best and (entry := retriever.entry(result.best.entry_id)):
                     text, buttons = replies.faq_answer(entry)
+                elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
+                    starters = [e for i in STARTER_QUESTIONS if (e := retriever.entry(i))]
+                    text, buttons = replies.unsure(starters, intro=replies.OUT_OF_SCOPE)
                 else:
                     text, buttons = replies.unsure(retriever.suggestions(result))
         except Exception:

@@ -49,6 +49,10 @@ SERVICE_FALLBACK = (
 UNSURE_INTRO = "Mình chưa chắc đã hiểu đúng câu hỏi của bạn, nên không muốn trả lời sai. Có phải bạn muốn hỏi:"
 UNSURE_NO_SUGGESTIONS = "Mình chưa tìm thấy câu trả lời phù hợp trong sổ tay hỏi đáp, nên không muốn đoán."
 UNSURE_HOTLINE = "Nếu cần người tư vấn, bạn gọi 111 (miễn phí, 24/7)."
+OUT_OF_SCOPE = (
+    "Xin lỗi, mình chưa trả lời được câu này: mình chỉ biết về phòng, chống mua bán người (luật, "
+    "dấu hiệu lừa đảo, quyền và hỗ trợ cho nạn nhân, cách báo tin). Bạn có thể hỏi, ví dụ:"
+)
 
 DATA_DELETED = (
     "Mình đã xóa dữ liệu cuộc trò chuyện của bạn trên hệ thống này. "
@@ -74,18 +78,19 @@ def faq_payload(entry_id: str, part: str | None = None) -> str:
 
 
 def faq_answer(entry: Entry) -> tuple[str, list[Button]]:
-    text = f"{entry.answer.strip()}\n\nCăn cứ: {entry.citation}."
+    text = f"{entry.answer.strip()}\nCăn cứ: {entry.citation}."
     buttons = [Button(MORE_BUTTON, faq_payload(entry.id, "more"))] if entry.more else []
     return text, buttons
 
 
 def faq_more(entry: Entry) -> str:
     body = entry.more.strip() or entry.answer.strip()
-    return f"{body}\n\nCăn cứ: {entry.citation}."
+    return f"{body}\nCăn cứ: {entry.citation}."
 
 
-def unsure(suggestions: Sequence[Entry]) -> tuple[str, list[Button]]:
+def unsure(suggestions: Sequence[Entry], intro: str = UNSURE_INTRO) -> tuple[str, list[Button]]:
+    """Say honestly that no answer was found, offer up to 3 likely questions and 111."""
     if not suggestions:
         return f"{UNSURE_NO_SUGGESTIONS} {UNSURE_HOTLINE}", []
-    lines = [UNSURE_INTRO] + [f"• {e.question}" for e in suggestions[:3]] + [UNSURE_HOTLINE]
+    lines = [intro] + [f"• {e.question}" for e in suggestions[:3]] + [UNSURE_HOTLINE]
     return "\n".join(lines), [Button(e.question[:60], faq_payload(e.id)) for e in suggestions[:3]]

@@ -100,3 +100,12 @@ def test_bad_rest_input_gets_clear_errors(bot: Bot) -> None:
     assert httpx.post(url, json={"message": "hi"}).status_code == 400
     too_long = httpx.post(url, json={"sender": "x", "message": "a" * 5000})
     assert too_long.status_code == 413
+
+
+def test_out_of_scope_is_declined_honestly_with_examples(bot: Bot) -> None:
+    messages = bot.say(new_sender(), "thời tiết Hà Nội hôm nay thế nào")
+    text = "\n".join(m.get("text", "") for m in messages)
+    buttons = [b for m in messages for b in m.get("buttons") or []]
+    assert "111" in text and "chưa" in text
+    assert 1 <= len(buttons) <= 3
+    assert "Căn cứ:" not in text

@@ -1,0 +1,99 @@
+"""The rasa-sdk actions over the core, with the real handoff store and a failing retriever."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.services as services_module
+from actions.emergency import ActionEmergency
+from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionHandoff
+from helpline.handoff import HandoffStore
+
+
+def tracker(text: str, sender: str = "u1", intent: str = "ask_faq") -> Tracker:
+    events: list[dict[str, Any]] = [
+        {"event": "user", "text": "xin chào", "parse_data": {}},
+        {"event": "bot", "text": "Chào bạn!"},
+        {"event": "user", "text": text, "parse_data": {}, "input_channel": "rest"},
+    ]
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    return Tracker(sender, {}, latest, events, False, None, None, "action_listen")
+
+
+class BrokenRetriever:
+    def retrieve(self, text: str) -> Any:
+        raise RuntimeError("index unavailable")
+
+    def entry(self, entry_id: str) -> None:
+        return None
+
+
+class FakeServices:
+    def __init__(self, store: HandoffStore | None) -> None:
+        self._store = store
+        self.retriever = BrokenRetriever()
+
+    @property
+    def handoff(self) -> HandoffStore:
+        if self._store is None:
+            raise RuntimeError("database down")
+        return self._store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> HandoffStore:
+    return HandoffStore.from_url(f"sqlite:///{tmp_path / 'handoff.db'}")
+
+
+def run(action: Any, trk: Tracker) -> tuple[list[str], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, trk, {}))
+    return [m.get("text") or "" for m in dispatcher.messages], events
+
+
+def test_retrieval_failure_still_answers_with_111(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+    monkeypatch.setattr(services_module, "_services", FakeServices(store))
+    texts, events = run(ActionAnswerFaq(), tracker("luật mới là gì"))
+    assert len(texts) == 1 and "111" in texts[0]
+    assert events == []
+
+
+def test_emergency_opens_a_ticket_and_pauses(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+    monkeypatch.setattr(services_module, "_services", FakeServices(store))
+    texts, events = run(ActionEmergency(), tracker("cuu toi voi toi bi nhot", intent="emergency"))
+    assert "113" in texts[0] and "111" in texts[0]
+    assert {"event": "pause", "timestamp": None} in events
+    [ticket] = store.list_tickets()
+    assert ticket.priority == "immediate" and ticket.channel == "rest"
+    assert any("nhot" in r for r in ticket.reasons)
+    full = store.get(ticket.id)
+    assert full is not None and [m.text for m in full.messages][-1] == "cuu toi voi toi bi nhot"
+
+    # A second alert from the same person joins the ticket without repeating the transcript.
+    run(ActionEmergency(), tracker("ho dang den", intent="emergency"))
+    [again] = store.list_tickets()
+    assert again.id == ticket.id
+    full = store.get(ticket.id)
+    assert full is not None and [m.text for m in full.messages].count("xin chào") == 1
+
+
+def test_emergency_without_a_store_still_replies_and_does_not_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services_module, "_services", FakeServices(None))
+    texts, events = run(ActionEmergency(), tracker("cuu toi", intent="emergency"))
+    assert "113" in texts[0]
+    assert any("gọi thẳng 111" in t for t in texts)
+    assert events == []
+
+
+def test_ask_human_opens_a_normal_ticket(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+    monkeypatch.setattr(services_module, "_services", FakeServices(store))
+    texts, events = run(ActionHandoff(), tracker("cho tôi gặp nhân viên", intent="ask_human"))
+    assert "111" in texts[0] and events and events[0]["event"] == "pause"
+    assert store.list_tickets()[0].priority == "normal"
