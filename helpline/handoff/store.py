@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from helpline.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.errors import HandoffError
-from helpline.handoff.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.handoff.models import (
     AUTHORS,
     PRIORITIES,
@@ -24,6 +24,7 @@ from helpline.handoff.models import (
     priority_rank,
     utc_now,
 )
+from helpline.handoff.schema import SCHEMA
 
 LIST_STATUSES: tuple[str, ...] = ("open", "resolved", "all")
 _RANK_SQL = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + " END"
@@ -86,7 +87,7 @@ class HandoffStore:
         Raises:
             HandoffError: If the URL is not supported or psycopg is missing.
         """
-        return cls(Database.from_url(url, timeout=timeout), now=now)
+        return cls(Database.from_url(url, timeout=timeout, schema=SCHEMA), now=now)
 
     @property
     def kind(self) -> str:

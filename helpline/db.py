@@ -1,4 +1,4 @@
-"""Database plumbing for the handoff store: URLs, dialects, transactions, schema.
+"""Database plumbing shared by the stores (handoff tickets, outbox): URLs, dialects, transactions, schema.
 
 One code path serves SQLite (the default) and PostgreSQL (psycopg v3). Each
 transaction opens its own connection, which keeps a shared store thread-safe
@@ -18,34 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from helpline.errors import HandoffError
-from helpline.handoff.models import AUTHORS, PRIORITIES, STATUSES
 
-
-def _in(values: Sequence[str]) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
-
-# {id} and {ts} are filled per dialect. AUTOINCREMENT keeps SQLite from reusing
-# the id of a deleted ticket, so an old staff link never opens someone else's.
-SCHEMA: tuple[str, ...] = (
-    f"""CREATE TABLE IF NOT EXISTS handoff_tickets (
-        id {{id}}, channel TEXT NOT NULL, sender_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ({_in(STATUSES)})),
-        priority TEXT NOT NULL CHECK (priority IN ({_in(PRIORITIES)})),
-        reasons TEXT NOT NULL, location TEXT,
-        created_at {{ts}} NOT NULL, updated_at {{ts}} NOT NULL, resolved_at {{ts}}, resolved_by TEXT)""",
-    # At most one open ticket per person, even when two processes open at once.
-    """CREATE UNIQUE INDEX IF NOT EXISTS handoff_tickets_one_open
-        ON handoff_tickets (channel, sender_id) WHERE status = 'open'""",
-    "CREATE INDEX IF NOT EXISTS handoff_tickets_status ON handoff_tickets (status, created_at)",
-    f"""CREATE TABLE IF NOT EXISTS handoff_messages (
-        id {{id}}, ticket_id BIGINT NOT NULL REFERENCES handoff_tickets (id) ON DELETE CASCADE,
-        author TEXT NOT NULL CHECK (author IN ({_in(AUTHORS)})),
-        text TEXT NOT NULL, created_at {{ts}} NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS handoff_messages_ticket ON handoff_messages (ticket_id, id)",
-    """CREATE TABLE IF NOT EXISTS audit_log (
-        id {id}, who TEXT NOT NULL, action TEXT NOT NULL, ticket_id BIGINT, at {ts} NOT NULL)""",
-)
 _PG_SCHEMA_LOCK = 0x48656C70  # advisory lock key: serialises schema creation across processes
 
 
@@ -145,10 +118,13 @@ class Query:
 
 
 class Database:
-    """A DB-API connection factory plus its dialect; creates the schema on first use."""
+    """A DB-API connection factory plus its dialect; creates its store's schema on first use."""
 
-    def __init__(self, connect: Callable[[], Any], dialect: Dialect, description: str) -> None:
+    def __init__(
+        self, connect: Callable[[], Any], dialect: Dialect, description: str, schema: Sequence[str] = ()
+    ) -> None:
         self._connect = connect
+        self._schema = tuple(schema)
         self.dialect = dialect
         self.description = description
         self._schema_ready = False
@@ -160,7 +136,7 @@ class Database:
         return self.dialect.kind
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 10.0) -> Database:
+    def from_url(cls, url: str, timeout: float = 10.0, schema: Sequence[str] = ()) -> Database:
         """Parse ``sqlite:///path`` or ``postgresql://...`` (see ``HandoffStore.from_url``).
 
         Raises:
@@ -169,13 +145,13 @@ class Database:
         scheme, sep, rest = url.partition("://")
         scheme = scheme.lower()
         if sep and scheme == "sqlite":
-            return cls._sqlite(rest, timeout)
+            return cls._sqlite(rest, timeout, schema)
         if sep and (scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")):
-            return cls._postgres("postgresql://" + rest, timeout)
+            return cls._postgres("postgresql://" + rest, timeout, schema)
         raise HandoffError("handoff database URL must start with sqlite:/// or postgresql://")
 
     @classmethod
-    def _sqlite(cls, rest: str, timeout: float) -> Database:
+    def _sqlite(cls, rest: str, timeout: float, schema: Sequence[str]) -> Database:
         if not rest.startswith("/") or rest[1:] in ("", ":memory:"):
             raise HandoffError(
                 "a SQLite handoff URL must name a file: sqlite:///relative.db or sqlite:////absolute/path.db"
@@ -196,10 +172,10 @@ class Database:
             (sqlite3.Error, OSError),
             sqlite3.IntegrityError,
         )
-        return cls(connect, dialect, f"sqlite ({path})")
+        return cls(connect, dialect, f"sqlite ({path})", schema)
 
     @classmethod
-    def _postgres(cls, conninfo: str, timeout: float) -> Database:
+    def _postgres(cls, conninfo: str, timeout: float, schema: Sequence[str]) -> Database:
         driver = _postgres_driver()
         parts = urlsplit(conninfo)
         where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
@@ -215,7 +191,7 @@ class Database:
             driver.IntegrityError,
         )
         # Never the full URL: it may hold a password.
-        return cls(connect, dialect, f"postgresql ({where})")
+        return cls(connect, dialect, f"postgresql ({where})", schema)
 
     @contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -277,6 +253,6 @@ class Database:
             with self._raw_transaction("create the schema", write=True) as q:
                 if not self.dialect.is_sqlite:
                     q.one("SELECT pg_advisory_xact_lock(?)", (_PG_SCHEMA_LOCK,))
-                for statement in SCHEMA:
+                for statement in self._schema:
                     q.run(statement.format(id=self.dialect.id_column, ts=self.dialect.timestamp_type))
             self._schema_ready = True
