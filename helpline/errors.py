@@ -36,4 +36,14 @@ class BadSignature(ChannelError):
 
 
 class SendFailed(ChannelError):
-    """A message could not be delivered to a platform."""
+    """A message could not be delivered to a platform.
+
+    ``permanent`` failures (the platform refuses for good, e.g. Zalo -230 or
+    Facebook's 24 h window) are recorded and not retried; others are retried,
+    no sooner than ``retry_after`` seconds when the platform says so.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.retry_after = retry_after

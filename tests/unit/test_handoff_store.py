@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,64 +13,7 @@ import pytest
 
 from helpline.errors import HandoffError
 from helpline.handoff import PRIORITIES, HandoffStore, Ticket, higher_priority, priority_rank
-
-PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-T0 = dt.datetime(2025, 7, 1, 8, 0, tzinfo=dt.timezone.utc)
-
-
-class Clock:
-    """A settable clock shared by the store under test."""
-
-    def __init__(self, start: dt.datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
-
-
-def _pg_driver() -> Any:
-    """psycopg v3, else psycopg2 (the store accepts either), else skip."""
-    try:
-        import psycopg
-
-        return psycopg
-    except ImportError:
-        return pytest.importorskip("psycopg2", reason="neither psycopg nor psycopg2 is installed")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped after the test."""
-    driver = _pg_driver()
-    try:
-        admin = driver.connect(PG_URL, connect_timeout=3)
-    except driver.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {str(exc).splitlines()[0]}")
-    admin.autocommit = True
-    schema = f"handoff_test_{uuid.uuid4().hex[:12]}"
-    admin.cursor().execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in PG_URL else "?"
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        admin.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'not-yet' / 'handoff.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.conftest import T0, Clock, pg_driver
 
 
 @pytest.fixture
@@ -404,7 +345,7 @@ def test_unsupported_urls_are_refused(url: str) -> None:
 
 
 def test_postgres_description_hides_credentials() -> None:
-    _pg_driver()
+    pg_driver()
     store = HandoffStore.from_url("postgresql+psycopg://helpline:s3cr3t@db.example:6543/handoff")
     assert store.kind == "postgresql"
     assert store.description == "postgresql (db.example:6543/handoff)"
@@ -413,7 +354,7 @@ def test_postgres_description_hides_credentials() -> None:
 def test_unreachable_databases_raise_handoff_error(tmp_path: Path) -> None:
     with pytest.raises(HandoffError, match=r"sqlite\) could not"):
         HandoffStore.from_url(f"sqlite:///{tmp_path}").ping()  # a folder, not a file
-    _pg_driver()
+    pg_driver()
     store = HandoffStore.from_url("postgresql://u:s3cr3t@127.0.0.1:1/none", timeout=1)
     with pytest.raises(HandoffError, match=r"postgresql\) could not") as caught:
         store.open_ticket("zalo", "u", "urgent")

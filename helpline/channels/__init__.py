@@ -1,0 +1,1 @@
+"""Channel protocol code shared by all platforms (no Rasa imports)."""
