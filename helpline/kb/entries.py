@@ -28,6 +28,10 @@ OLD_LAW_PATTERN = re.compile(
 MIN_PARAPHRASES = 6
 MIN_UNACCENTED_PARAPHRASES = 2
 MAX_ANSWER_WORDS = 130
+# Lexical cosine (folded text) above which two entries count as near-duplicates.
+# Calibrated on the v1 knowledge base: distinct entries stay below 0.62 (answers) and 0.71 (questions).
+NEAR_DUPLICATE_ANSWER = 0.75
+NEAR_DUPLICATE_QUESTION = 0.9
 REVIEW_AFTER_DAYS = 180
 
 _MONEY = re.compile(r"\d{1,3}(?:\.\d{3})+")
@@ -191,6 +195,7 @@ def load_entries(faq_dir: Path, numbers_file: Path | None = None) -> list[Entry]
                 problems.extend(_entry_problems(entry, allowed, f"{path.name} [{entry.id}]"))
                 entries.append(entry)
     problems.extend(_duplicate_problems(entries))
+    problems.extend(_near_duplicate_problems(entries))
     if problems:
         raise KnowledgeBaseError(problems)
     return entries
@@ -210,4 +215,30 @@ def _duplicate_problems(entries: Iterable[Entry]) -> list[str]:
             if other and other != entry.id:
                 problems.append(f"question form {text!r} appears in both {other!r} and {entry.id!r}")
             owner_of_text[key] = entry.id
+    return problems
+
+
+def _near_duplicate_problems(entries: list[Entry]) -> list[str]:
+    """Entries whose answers, or any two of whose question forms, are nearly the same text."""
+    from helpline.kb.lexical import LexicalIndex
+
+    problems = []
+    answers = LexicalIndex([e.answer for e in entries])
+    for i, entry in enumerate(entries):
+        for j, score in enumerate(answers.scores(entry.answer)):
+            if j > i and score >= NEAR_DUPLICATE_ANSWER:
+                problems.append(f"near-duplicate answers ({score:.2f}): {entry.id!r} and {entries[j].id!r}")
+    forms = [(e.id, t) for e in entries for t in e.texts]
+    questions = LexicalIndex([t for _, t in forms])
+    reported: set[tuple[str, str]] = set()
+    for i, (entry_id, text) in enumerate(forms):
+        for j, score in enumerate(questions.scores(text)):
+            other = forms[j][0]
+            pair = (min(entry_id, other), max(entry_id, other))
+            if j > i and other != entry_id and score >= NEAR_DUPLICATE_QUESTION and pair not in reported:
+                reported.add(pair)
+                problems.append(
+                    f"near-duplicate question forms ({score:.2f}): {text!r} in {entry_id!r} and "
+                    f"{forms[j][1]!r} in {other!r}"
+                )
     return problems

@@ -85,3 +85,18 @@ def test_real_knowledge_base_is_valid_and_covers_every_topic() -> None:
     assert expected <= topics
     for entry in entries:
         assert "1800" not in entry.answer + entry.more
+
+
+def test_near_duplicate_entries_fail(tmp_path: Path) -> None:
+    faq = write_kb(tmp_path)
+    body = (faq / "t.yml").read_text(encoding="utf-8")
+    twin = body.split("entries:", 1)[1].replace("t-one", "t-two")
+    twin = twin.replace("Mua bán người là gì?", "Buôn bán người là gì?")
+    for old, new in [("Buôn người nghĩa là gì?", "Buôn người có nghĩa là gì vậy?"),
+                     ("Thế nào là mua bán người?", "Thế nào gọi là buôn người?"),
+                     ("Khái niệm mua bán người", "Khái niệm buôn người"),
+                     ("Mua bán người được hiểu ra sao?", "Buôn người được hiểu ra sao?"),
+                     ("mua ban nguoi la gi", "buon ban nguoi la gi"), ("buon nguoi la j", "buon ban nguoi la j")]:
+        twin = twin.replace(old, new)
+    (faq / "t.yml").write_text(body + twin, encoding="utf-8")
+    assert "near-duplicate answers" in problems(faq)
