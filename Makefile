@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: help setup run chat test test-unit test-integration lint validate train index kb-validate \
-        kb-review model eval-safety bench clean
+        kb-review model eval eval-safety bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ test-unit: $(ACT_VENV)/.installed index ## core unit tests (real embedding model
 
 test-integration: setup ## real Rasa + action server + handoff service over HTTP
 	$(APY) -m pytest tests/integration -q
+
+eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3/MRR, confident wrong)
+	$(APY) scripts/eval_retrieval.py
 
 eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
 	$(APY) scripts/eval_safety.py
