@@ -78,7 +78,7 @@ kb-review: $(ACT_VENV)/.installed ## list entries whose facts are due for a re-c
 	$(APY) -m helpline.kb review
 
 lint: $(ACT_VENV)/.installed ## ruff
-	$(ACT_VENV)/bin/ruff check .
+	$(ACT_VENV)/bin/ruff check --no-cache .
 
 validate: $(RASA_VENV)/.installed ## rasa data validate
 	$(RASA) data validate --config config.yml --domain bot/domain.yml --data bot/data --fail-on-warnings

@@ -6,9 +6,8 @@ import logging
 import threading
 from functools import cached_property
 
-from helpline.kb.embedder import Embedder
-
 from helpline.handoff import HandoffStore
+from helpline.kb.embedder import Embedder
 from helpline.kb.retriever import FaqRetriever
 from helpline.settings import Settings
 

@@ -31,6 +31,7 @@ from helpline.text import fold
 
 if TYPE_CHECKING:
     import numpy as np
+
     from helpline.kb.embedder import Embedder
 
 BUILDER_VERSION = 1
