@@ -12,13 +12,14 @@ RASA := $(RASA_VENV)/bin/rasa
 APY := $(ACT_VENV)/bin/python
 EMBED_MODEL := models/multilingual-e5-small
 RASA_MODEL := models/rasa/helpline.tar.gz
+CHROMIUM := /usr/bin/chromium
 RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run chat test test-unit test-integration lint validate train index kb-validate \
-        kb-review model eval eval-safety bench clean
+.PHONY: help setup run chat test test-unit test-integration test-rasa-env test-e2e lint validate train index \
+        kb-validate kb-review model eval eval-safety bench simulate clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -95,12 +96,28 @@ eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3
 eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
 	$(APY) scripts/eval_safety.py
 
-test: setup lint validate ## everything: lint, validate, unit, safety eval, integration
+$(CHROMIUM):
+	@echo "==> Debian's Chromium for the console's browser test (playwright install cannot download browsers here)"
+	apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core
+
+test-rasa-env: $(RASA_VENV)/.installed ## connector tests in the Rasa environment (rasa, python-telegram-bot)
+	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
+
+test-e2e: setup $(CHROMIUM) ## staff console in headless Chromium over the real stack
+	$(APY) -m pytest tests/e2e -q
+
+test: setup $(CHROMIUM) lint validate ## everything: lint, validate, unit, connectors, integration, e2e, evaluations
+	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
+	$(APY) scripts/eval_retrieval.py --check
 
 bench: setup ## p50/p95 latency and RSS through the REST channel
 	$(APY) scripts/bench.py
+
+simulate: setup ## chat through one channel's real connector against a local fake platform (CHANNEL=zalo|zalobot|facebook|telegram)
+	@test -n "$(CHANNEL)" || { echo "usage: make simulate CHANNEL=zalo|zalobot|facebook|telegram"; exit 1; }
+	$(APY) scripts/simulate.py --channel $(CHANNEL)
 
 clean: ## remove built artefacts (keeps the virtualenvs and var/)
 	rm -rf knowledge_base/build models/rasa

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -12,11 +14,27 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.turn import finish_turn
+from helpline.channels.outbox import Outbox
+from helpline.settings import Settings
 from helpline.text import clean
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4096
 MAX_SENDER_CHARS = 128
+
+
+@lru_cache(maxsize=1)
+def _outbox() -> Outbox:
+    return Outbox.from_url(Settings.from_env().handoff_db_url)
+
+
+async def _mailbox(sender: str) -> list[dict[str, Any]]:
+    try:
+        items = await asyncio.to_thread(_outbox().take_pending, HelplineRestInput.name(), sender)
+    except Exception:
+        logger.exception("could not read the outbox for a REST user")
+        return []
+    return [{"recipient_id": sender, **item.message} for item in items]
 
 
 def _error(status: int, message: str) -> HTTPResponse:
@@ -64,6 +82,8 @@ class HelplineRestInput(InputChannel):
                     failed = True
             agent = getattr(request.app.ctx, "agent", None)
             messages = await finish_turn(agent, self.name(), sender, text, list(collector.messages), failed)
+            # REST cannot push: staff replies and reminders waiting in the outbox ride on this response.
+            messages.extend(await _mailbox(sender))
             return response.json(messages)
 
         return hook

@@ -4,16 +4,23 @@
   conversation, any failure), the user still gets a reply that contains 111.
 - Paused conversations: the user's message goes to their handoff ticket.
 - Privacy commands from actions (forget this sender) run after the turn is saved.
+- Events the bot cannot read (stickers, images, files, audio, video) get a polite
+  answer with 111, or go to the ticket while staff have the conversation.
+- A shared location goes to the person's open ticket; shared before a ticket
+  exists, it is kept for an hour and attached when one opens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from helpline import replies
+from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.privacy import command_name, is_command
 from helpline.safety import detect
@@ -26,6 +33,17 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def _handoff_store() -> HandoffStore:
     return HandoffStore.from_url(Settings.from_env().handoff_db_url)
+
+
+@lru_cache(maxsize=1)
+def _channel_store() -> ChannelStore:
+    return ChannelStore.from_url(Settings.from_env().handoff_db_url)
+
+
+LOCATION_MEMO = "location"
+LOCATION_MEMO_AGE = dt.timedelta(hours=1)
+MEDIA_NAMES = {"sticker": "nhãn dán", "image": "hình ảnh", "file": "tệp", "audio": "tin nhắn thoại",
+               "video": "video"}
 
 
 def _inner_store(store: Any) -> Any:
@@ -52,6 +70,10 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
         await store.delete(sender_id) if hasattr(store, "delete") else None
         count = -1
     logger.info("forgot sender %s (%d tracker rows)", mask_id(sender_id), count)
+    try:
+        await asyncio.to_thread(_channel_store().delete_recipient, sender_id)
+    except Exception:
+        logger.exception("could not delete the channel data of %s", mask_id(sender_id))
 
 
 async def _is_paused(agent: Any, sender_id: str) -> bool:
@@ -99,3 +121,65 @@ async def finish_turn(
     fallback = replies.EMERGENCY_REPLY if risk.is_emergency else replies.SERVICE_FALLBACK
     logger.warning("no bot reply for %s; sent the fallback", mask_id(sender_id))
     return [*out, {"recipient_id": sender_id, "text": fallback}]
+
+
+def _reply(sender_id: str, text: str, buttons: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"recipient_id": sender_id, "text": text}
+    if buttons:
+        message["buttons"] = buttons
+    return message
+
+
+async def media_turn(agent: Any, channel: str, sender_id: str, kind: str, url: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """Answer an event the bot cannot read; staff get it on the ticket while the bot is paused."""
+    if agent is not None and await _is_paused(agent, sender_id):
+        note = f"[Người dùng gửi {MEDIA_NAMES.get(kind, 'tệp')}]" + (f" {url}" if url else "")
+        if await _route_to_ticket(channel, sender_id, note):
+            return [_reply(sender_id, replies.WAITING_FOR_STAFF)]
+    return [_reply(sender_id, replies.NON_TEXT_REPLY)]
+
+
+def _location_line(location: Mapping[str, Any]) -> str:
+    return f"[Vị trí người dùng chia sẻ: {location['latitude']}, {location['longitude']}] {location.get('map_url', '')}"
+
+
+async def _attach(channel: str, sender_id: str, location: Mapping[str, Any]) -> bool:
+    def _do() -> bool:
+        store = _handoff_store()
+        ticket = store.open_ticket_for(channel, sender_id)
+        if ticket is None or not store.set_location(ticket.id, location):
+            return False
+        store.add_message(ticket.id, "user", _location_line(location))
+        return True
+
+    try:
+        return await asyncio.to_thread(_do)
+    except Exception:
+        logger.exception("could not attach a location to the ticket of %s", mask_id(sender_id))
+        return False
+
+
+async def location_turn(channel: str, sender_id: str, location: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A shared location: on the open ticket at once, or kept until a ticket opens (one hour)."""
+    if await _attach(channel, sender_id, location):
+        logger.info("attached a shared location to the ticket of %s", mask_id(sender_id))
+        return [_reply(sender_id, replies.LOCATION_ATTACHED)]
+    try:
+        await asyncio.to_thread(_channel_store().remember, channel, sender_id, LOCATION_MEMO, dict(location))
+    except Exception:
+        logger.exception("could not keep the shared location of %s", mask_id(sender_id))
+    button = {"title": replies.ASK_HUMAN_BUTTON, "payload": "/ask_human"}
+    return [_reply(sender_id, replies.LOCATION_NO_TICKET, [button])]
+
+
+async def attach_pending_location(channel: str, sender_id: str) -> None:
+    """After a turn: if a ticket is open now and a location was shared shortly before, attach it."""
+    try:
+        store = _channel_store()
+        location = await asyncio.to_thread(store.recall, channel, sender_id, LOCATION_MEMO, LOCATION_MEMO_AGE)
+        if location and await _attach(channel, sender_id, location):
+            await asyncio.to_thread(store.forget, channel, sender_id, LOCATION_MEMO)
+            logger.info("attached an earlier shared location to the new ticket of %s", mask_id(sender_id))
+    except Exception:
+        logger.exception("could not check for a pending location of %s", mask_id(sender_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -238,11 +239,11 @@ class Database:
                 with suppress(Exception):
                     conn.close()
 
-    def _create_schema(self) -> None:
-        with self._schema_lock:
-            if self._schema_ready:
-                return
-            if self.dialect.is_sqlite:
+    def _enable_wal(self, tries: int = 50) -> None:
+        # Switching the journal mode does not wait on the busy timeout: while another store's
+        # connection holds the write lock (two stores creating their tables in a new file), retry.
+        for attempt in range(tries):
+            try:
                 with self._translate("enable WAL mode"):
                     conn = self._connect()
                     try:
@@ -250,6 +251,18 @@ class Database:
                         conn.execute("PRAGMA journal_mode = WAL")
                     finally:
                         conn.close()
+                return
+            except HandoffError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(0.1)
+
+    def _create_schema(self) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            if self.dialect.is_sqlite:
+                self._enable_wal()
             with self._raw_transaction("create the schema", write=True) as q:
                 if not self.dialect.is_sqlite:
                     q.one("SELECT pg_advisory_xact_lock(?)", (_PG_SCHEMA_LOCK,))

@@ -94,3 +94,48 @@ def unsure(suggestions: Sequence[Entry], intro: str = UNSURE_INTRO) -> tuple[str
         return f"{UNSURE_NO_SUGGESTIONS} {UNSURE_HOTLINE}", []
     lines = [intro] + [f"• {e.question}" for e in suggestions[:3]] + [UNSURE_HOTLINE]
     return "\n".join(lines), [Button(e.question[:60], faq_payload(e.id)) for e in suggestions[:3]]
+
+# Channels (Zalo, Messenger, Telegram): texts the connectors produce themselves.
+CHOOSE_BY_NUMBER = "(Nhắn số thứ tự để chọn.)"
+NON_TEXT_REPLY = (
+    "Mình chỉ đọc được tin nhắn chữ, chưa xem được hình ảnh, nhãn dán, tệp hay tin nhắn thoại. "
+    "Bạn hãy nhắn câu hỏi bằng chữ nhé. Nếu đang gặp nguy hiểm, hãy gọi ngay 113; "
+    "để được tư vấn, gọi 111 (miễn phí, 24/7)."
+)
+LOCATION_ATTACHED = (
+    "Mình đã chuyển vị trí bạn gửi cho nhân viên tổng đài đang hỗ trợ bạn. "
+    "Nếu đang gặp nguy hiểm ngay lúc này, hãy gọi 113 (Công an); hoặc gọi 111 (miễn phí, 24/7)."
+)
+LOCATION_NO_TICKET = (
+    "Mình đã nhận vị trí bạn gửi. Mình là trợ lý tự động nên không tự chuyển vị trí này đi đâu, "
+    "trừ khi bạn cần người hỗ trợ: hãy nhắn \"tôi muốn gặp nhân viên\" để mình báo nhân viên tổng đài. "
+    "Nếu đang gặp nguy hiểm ngay lúc này, hãy gọi 113; hoặc gọi 111 (miễn phí, 24/7)."
+)
+ASK_HUMAN_BUTTON = "Gặp nhân viên"
+
+# Handoff desk: texts the handoff service sends on its own, and staff quick replies.
+STAFF_NO_REPLY_YET = (
+    "Xin lỗi bạn, nhân viên tổng đài chưa trả lời kịp. Bạn hãy gọi thẳng 111 (miễn phí, 24/7) để được "
+    "hỗ trợ ngay; nếu đang gặp nguy hiểm, hãy gọi 113 (Công an). Tin nhắn của bạn vẫn được giữ, "
+    "nhân viên sẽ trả lời tại đây khi có thể."
+)
+BOT_RESUMED = (
+    "Nhân viên tổng đài đã kết thúc trò chuyện. Trợ lý tự động đã trở lại, bạn có thể tiếp tục hỏi mình. "
+    "Cần người hỗ trợ, bạn gọi 111 (miễn phí, 24/7); nếu đang gặp nguy hiểm, hãy gọi 113."
+)
+# (label shown to staff, text put in the reply box)
+STAFF_QUICK_REPLIES: tuple[tuple[str, str], ...] = (
+    ("Chào, hỏi an toàn",
+     "Chào bạn, mình là nhân viên tổng đài 111. Bạn có đang ở nơi an toàn để nhắn tin không?"),
+    ("Nguy hiểm: gọi 113",
+     "Nếu bạn đang gặp nguy hiểm ngay lúc này, hãy gọi 113 (Công an). Bạn cũng có thể gọi 111, "
+     "miễn phí, 24/7."),
+    ("Hỏi nơi ở",
+     "Bạn có thể cho mình biết bạn đang ở tỉnh, thành phố hoặc nước nào không? Chỉ nhắn khi bạn thấy an toàn."),
+    ("Đã ghi nhận",
+     "Mình đã ghi nhận thông tin của bạn và đang báo cán bộ hỗ trợ. Hãy giữ điện thoại bên mình "
+     "và chỉ nhắn tin khi an toàn."),
+    ("Cách xóa tin nhắn",
+     "Khi đã an toàn, nếu lo người khác xem được, bạn có thể xóa cuộc trò chuyện này trên điện thoại "
+     "(nhấn giữ cuộc trò chuyện rồi chọn Xóa)."),
+)

@@ -37,8 +37,19 @@ _ENV_NAMES: dict[str, str] = {
     "rasa_token": "RASA_TOKEN",
     "staff_token": "HELPLINE_STAFF_TOKEN",
     "log_level": "HELPLINE_LOG_LEVEL",
+    # Handoff desk and staff console
+    "escalate_after_seconds": "HELPLINE_ESCALATE_AFTER_SECONDS",
+    "retention_days": "HELPLINE_RETENTION_DAYS",
+    "desk_tick_seconds": "HELPLINE_DESK_TICK_SECONDS",
+    "console_session_minutes": "HELPLINE_CONSOLE_SESSION_MINUTES",
+    "console_idle_minutes": "HELPLINE_CONSOLE_IDLE_MINUTES",
+    "console_cookie_secure": "HELPLINE_CONSOLE_COOKIE_SECURE",
+    "console_url": "HELPLINE_CONSOLE_URL",
+    "staff_telegram_chat_id": "HELPLINE_STAFF_TELEGRAM_CHAT_ID",
+    "staff_telegram_api_base": "TELEGRAM_API_BASE",
+    "staff_telegram_bot_token": "HELPLINE_STAFF_TELEGRAM_BOT_TOKEN",
 }
-_SECRETS = {"rasa_token", "staff_token"}
+_SECRETS = {"rasa_token", "staff_token", "staff_telegram_bot_token"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,8 @@ class Settings:
     embed_doc_prefix: str = "query: "
     # Fused-score threshold and top-1/top-2 margin below which the bot asks
     # instead of answering (see docs/retrieval.md).
-    answer_threshold: float = 0.55
-    answer_margin: float = 0.03
+    answer_threshold: float = 0.3
+    answer_margin: float = 0.1
     database_url: str = ""
     tracker_db_url: str = ""
     handoff_host: str = "127.0.0.1"
@@ -63,6 +74,21 @@ class Settings:
     log_level: str = "INFO"
     rasa_token: str = field(default="", repr=False)
     staff_token: str = field(default="", repr=False)
+    # Handoff desk: remind the user of 111 and mark the ticket escalated after this long without a
+    # staff reply; purge resolved tickets after retention_days; background checks every desk_tick_seconds.
+    escalate_after_seconds: int = 300
+    retention_days: int = 30
+    desk_tick_seconds: float = 5.0
+    # Staff console sessions: absolute lifetime and idle timeout; Secure cookies "auto" (when served
+    # over https), "true" or "false". console_url is the public address used in staff notifications.
+    console_session_minutes: int = 480
+    console_idle_minutes: int = 60
+    console_cookie_secure: str = "auto"
+    console_url: str = ""
+    # Optional notification of new tickets to a staff Telegram group.
+    staff_telegram_chat_id: str = ""
+    staff_telegram_api_base: str = "https://api.telegram.org"
+    staff_telegram_bot_token: str = field(default="", repr=False)
 
     @property
     def handoff_db_url(self) -> str:

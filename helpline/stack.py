@@ -195,6 +195,8 @@ def run_foreground(data_dir: Path) -> int:
         print(f"\nReady. REST channel: http://127.0.0.1:{p.rasa}/webhooks/rest/webhook"
               f"\n       Ticket API:   http://127.0.0.1:{p.handoff}/api/tickets "
               f"(token in {data_dir / 'staff_token'})"
+              f"\n       Staff console: http://127.0.0.1:{p.handoff}/console/ (accounts: "
+              "python -m helpline.handoff.staff add --username NAME --role agent|supervisor)"
               "\n       Chat in another terminal with `make chat`. Ctrl-C stops everything.\n", flush=True)
         while not stopping.wait(1.0):
             dead = stack.first_exited()

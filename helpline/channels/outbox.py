@@ -25,7 +25,7 @@ from helpline.text import mask_id
 logger = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sent", "failed")
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 300  # with the 10-minute backoff cap: about two days of retries
 MAX_BACKOFF_SECONDS = 600
 
 SCHEMA: tuple[str, ...] = (
@@ -35,6 +35,7 @@ SCHEMA: tuple[str, ...] = (
         attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, dedupe_key TEXT UNIQUE,
         created_at {ts} NOT NULL, next_attempt_at {ts} NOT NULL, claimed_until {ts}, sent_at {ts})""",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (channel, recipient_id, status, id)",
 )
 
 
@@ -57,7 +58,11 @@ class OutboxItem:
 
 
 class Sender(Protocol):
-    """Delivers one message to one platform user; raises SendFailed on failure."""
+    """Delivers one message to one platform user; raises SendFailed on failure.
+
+    A sender that needs more than the message (e.g. whether staff wrote it) may
+    also define ``async send_item(item: OutboxItem)``, which the worker then calls instead.
+    """
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None: ...
 
@@ -108,7 +113,12 @@ class Outbox:
         """Lease up to ``limit`` due messages, oldest first, so no other worker sends them meanwhile."""
         now = self._now()
         until = self._d.ts(now + dt.timedelta(seconds=lease_seconds))
-        where = "status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+        # Per person, strictly in order: a message is due only when no older one of theirs is still pending,
+        # so a retried part never arrives after the parts that followed it.
+        where = ("status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) "
+                 "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.channel = outbox.channel "
+                 "AND earlier.recipient_id = outbox.recipient_id AND earlier.status = 'pending' "
+                 "AND earlier.id < outbox.id)")
         params: list[Any] = [self._d.ts(now), self._d.ts(now)]
         if channels:
             where += f" AND channel IN ({', '.join('?' for _ in channels)})"
@@ -167,6 +177,20 @@ class Outbox:
             rows = q.all(f"SELECT {_COLUMNS} FROM outbox {clause}ORDER BY id LIMIT ?", (*params, limit))
         return [self._item(r) for r in rows]
 
+    def take_pending(self, channel: str, recipient_id: str, limit: int = 20) -> list[OutboxItem]:
+        """Hand over a person's due messages and mark them sent, for channels without push (REST)."""
+        now = self._d.ts(self._now())
+        with self._db.transaction("hand over pending messages") as q:
+            rows = q.all(
+                f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND recipient_id = ? AND status = 'pending' "
+                "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY id LIMIT ?",
+                (channel, recipient_id, now, limit),
+            )
+            for row in rows:
+                q.run("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                      (now, row[0]))
+        return [self._item(r) for r in rows]
+
     def delete_recipient(self, channel: str | None, recipient_id: str) -> int:
         with self._db.transaction("delete a person's messages") as q:
             if channel is None:
@@ -200,7 +224,12 @@ class OutboxWorker:
         sent = 0
         for item in items:
             try:
-                await self.senders[item.channel].send(item.recipient_id, item.message)
+                sender = self.senders[item.channel]
+                send_item = getattr(sender, "send_item", None)
+                if send_item is not None:
+                    await send_item(item)
+                else:
+                    await sender.send(item.recipient_id, item.message)
             except SendFailed as exc:
                 if getattr(exc, "permanent", False):
                     await asyncio.to_thread(self.outbox.mark_failed, item.id, str(exc))

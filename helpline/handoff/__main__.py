@@ -15,6 +15,7 @@ import uvicorn
 from helpline.errors import ConfigError, HelplineError
 from helpline.handoff.service import create_app
 from helpline.handoff.store import HandoffStore
+from helpline.handoff.workers import check_desk_settings
 from helpline.settings import Settings
 
 # No "trace": uvicorn would log raw ASGI messages, headers (the staff token) included.
@@ -34,6 +35,7 @@ def main() -> int:
         if level not in _LOG_LEVELS:
             raise ConfigError(f"HELPLINE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        check_desk_settings(settings)
         store = HandoffStore.from_url(settings.handoff_db_url)
         store.ping()  # fail now, not on the first staff request
     except ConfigError as exc:
@@ -45,7 +47,9 @@ def main() -> int:
     app = create_app(settings, store)
     # The description never contains the URL's credentials.
     print(f"helpline.handoff: listening on {settings.handoff_url}, database {store.description}", flush=True)
-    uvicorn.run(app, host=settings.handoff_host, port=settings.handoff_port, log_level=level)
+    # Console pages hold Server-Sent Events streams open: do not wait for them forever on shutdown.
+    uvicorn.run(app, host=settings.handoff_host, port=settings.handoff_port, log_level=level,
+                timeout_graceful_shutdown=3)
     return 0
 
 

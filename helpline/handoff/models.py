@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from helpline.errors import HandoffError
+
 Priority = Literal["immediate", "urgent", "concern", "normal"]
 Status = Literal["open", "resolved"]
 Author = Literal["user", "bot", "staff", "system"]
@@ -106,3 +108,66 @@ class AuditEntry:
     action: str
     ticket_id: int | None
     at: dt.datetime
+
+
+# -- staff desk (see helpline.handoff.desk) ------------------------------------------------
+
+
+class DeskConflict(HandoffError):
+    """The ticket is not in a state that allows the operation (closed, held by someone else)."""
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """Who works a ticket and where it stands: claim, first reply, escalation, bot resume."""
+
+    ticket_id: int
+    assigned_to: str | None = None
+    assigned_at: dt.datetime | None = None
+    first_staff_reply_at: dt.datetime | None = None
+    escalated_at: dt.datetime | None = None
+    notified_at: dt.datetime | None = None
+    resume_pending: bool = False
+    resume_attempts: int = 0
+    resume_error: str | None = None
+    resumed_at: dt.datetime | None = None
+
+    @property
+    def escalated(self) -> bool:
+        return self.escalated_at is not None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    ticket: Ticket
+    state: TicketState
+
+
+@dataclass(frozen=True)
+class Note:
+    """An internal staff note on a ticket; never sent to the user."""
+
+    id: int
+    ticket_id: int
+    author: str
+    text: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DeskStats:
+    """Numbers for the supervisor view, over tickets created in the last ``window_days``."""
+
+    window_days: int
+    open_by_priority: dict[str, int]
+    escalated_open: int
+    unassigned_open: int
+    resume_pending: int
+    avg_first_reply_seconds: float | None
+    replied: int
+    per_channel: dict[str, int]
+    per_day: list[tuple[dt.date, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_priority.values())

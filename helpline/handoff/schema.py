@@ -32,3 +32,30 @@ SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS audit_log (
         id {id}, who TEXT NOT NULL, action TEXT NOT NULL, ticket_id BIGINT, at {ts} NOT NULL)""",
 )
+
+ROLES: tuple[str, ...] = ("agent", "supervisor")
+
+# Staff desk: work state per ticket, internal notes, staff accounts and sessions. Separate
+# tables (not new columns) so databases created before them gain them with CREATE IF NOT EXISTS.
+DESK_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS handoff_ticket_state (
+        ticket_id BIGINT PRIMARY KEY REFERENCES handoff_tickets (id) ON DELETE CASCADE,
+        assigned_to TEXT, assigned_at {ts}, first_staff_reply_at {ts}, escalated_at {ts}, notified_at {ts},
+        resume_pending INTEGER NOT NULL DEFAULT 0, resume_attempts INTEGER NOT NULL DEFAULT 0,
+        resume_error TEXT, resume_next_at {ts}, resumed_at {ts})""",
+    """CREATE TABLE IF NOT EXISTS handoff_notes (
+        id {id}, ticket_id BIGINT NOT NULL REFERENCES handoff_tickets (id) ON DELETE CASCADE,
+        author TEXT NOT NULL, text TEXT NOT NULL, created_at {ts} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS handoff_notes_ticket ON handoff_notes (ticket_id, id)",
+    f"""CREATE TABLE IF NOT EXISTS staff_users (
+        id {{id}}, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ({_in(ROLES)})), active INTEGER NOT NULL DEFAULT 1,
+        failed_logins INTEGER NOT NULL DEFAULT 0, locked_until {{ts}},
+        created_at {{ts}} NOT NULL, last_login_at {{ts}})""",
+    # The session id itself is never stored, only its SHA-256: a leaked table opens no session.
+    """CREATE TABLE IF NOT EXISTS staff_sessions (
+        id_hash TEXT PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES staff_users (id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL, created_at {ts} NOT NULL, last_seen_at {ts} NOT NULL, expires_at {ts} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS staff_sessions_expiry ON staff_sessions (expires_at)",
+)
+SCHEMA = SCHEMA + DESK_SCHEMA

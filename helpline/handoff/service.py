@@ -1,4 +1,4 @@
-"""The handoff service: a small JSON API over the ticket store for hotline staff.
+"""The handoff service: a JSON API over the ticket store, and the staff console (:mod:`helpline.console`).
 
 Every ``/api`` route needs the staff token (``Authorization: Bearer <token>``,
 from ``HELPLINE_STAFF_TOKEN``). Without a configured token the API refuses all
@@ -8,20 +8,28 @@ data in message texts; tokens and message texts are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from helpline.channels.outbox import Outbox
+from helpline.console import ChangeFeed, ConsoleHeaders, console_routes
 from helpline.errors import HandoffError
+from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.models import Ticket, TicketMessage, utc_now
 from helpline.handoff.store import LIST_STATUSES, HandoffStore
+from helpline.handoff.workers import DeskWorker, Notifier, RasaResumer, Resumer, TelegramNotifier
 from helpline.settings import Settings
 from helpline.text import mask_id, mask_pii
 
@@ -104,18 +112,35 @@ def ticket_detail(ticket: Ticket, now: Any = None) -> dict[str, Any]:
     return detail
 
 
-def create_app(settings: Settings, store: HandoffStore | None = None) -> Starlette:
+def create_app(settings: Settings, store: HandoffStore | None = None, *, outbox: Outbox | None = None,
+               resumer: Resumer | None = None, notifier: Notifier | None = None) -> Starlette:
     """Build the handoff service application.
 
     Args:
         settings: Project settings; ``staff_token`` guards the API and
             ``handoff_db_url`` locates the store when none is given.
         store: The ticket store to serve (tests pass their own).
+        outbox: Where staff replies and desk messages are queued (default: the same database URL).
+        resumer: Resumes the bot after a ticket closes (default: Rasa's tracker events API).
+        notifier: Staff-group alerts (default: Telegram when configured, else none).
 
     Returns:
-        A Starlette app with ``/health``, ``/api/tickets`` and ``/api/tickets/{id}``.
+        A Starlette app with ``/health``, ``/api/tickets``, ``/api/tickets/{id}`` and the staff
+        console under ``/console``. Its lifespan runs the desk worker (escalation, resume retries,
+        alerts, purge) and the console's change feed.
     """
     store = store if store is not None else HandoffStore.from_url(settings.handoff_db_url)
+    outbox = outbox if outbox is not None else Outbox.from_url(settings.handoff_db_url)
+    if resumer is None:
+        if not settings.rasa_token:
+            log.warning("RASA_TOKEN is not set: resuming the bot after a ticket will fail and be retried")
+        resumer = RasaResumer(settings.rasa_url, settings.rasa_token)
+    if notifier is None and settings.staff_telegram_bot_token and settings.staff_telegram_chat_id:
+        notifier = TelegramNotifier(settings.staff_telegram_api_base, settings.staff_telegram_bot_token,
+                                    settings.staff_telegram_chat_id)
+    accounts = StaffAccounts(store.database, now=store.clock)
+    worker = DeskWorker(settings, store, outbox, resumer, notifier, accounts=accounts)
+    feed = ChangeFeed(store, interval=1.0)
     token = settings.staff_token.strip().encode("utf-8")
     if not token:
         log.warning("HELPLINE_STAFF_TOKEN is not set: the staff API refuses every request (503)")
@@ -172,18 +197,39 @@ def create_app(settings: Settings, store: HandoffStore | None = None) -> Starlet
         assert isinstance(exc, HTTPException)
         return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
-    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    async def on_store_error(request: Request, exc: Exception) -> Response:
         # Store messages name the operation and the driver's one-line reason, never row data.
         log.error("handoff store error on %s %s: %s", request.method, request.url.path, exc)
+        if request.url.path.startswith("/console"):
+            return PlainTextResponse("Cơ sở dữ liệu của bàn trực đang gặp sự cố. Hãy thử lại sau ít phút; "
+                                     "nếu có người đang gặp nguy hiểm, hãy liên hệ qua 111/113.", 503)
         return _error(503, "the handoff database is unavailable; try again shortly")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(worker.run_forever()), asyncio.create_task(feed.run_forever())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
 
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/api/tickets", list_tickets, methods=["GET"]),
             Route("/api/tickets/{ticket_id}", get_ticket, methods=["GET"]),
+            *console_routes(settings, store, worker.accounts, outbox, worker, feed),
         ],
+        middleware=[Middleware(ConsoleHeaders)],
         exception_handlers={HTTPException: on_http_error, HandoffError: on_store_error},
+        lifespan=lifespan,
     )
     app.state.store = store
+    app.state.outbox = outbox
+    app.state.worker = worker
+    app.state.feed = feed
     return app

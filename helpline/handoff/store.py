@@ -14,6 +14,7 @@ from typing import Any
 
 from helpline.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.errors import HandoffError
+from helpline.handoff.desk import DeskMixin
 from helpline.handoff.models import (
     AUTHORS,
     PRIORITIES,
@@ -54,7 +55,7 @@ def _check_author(author: str) -> str:
     return author
 
 
-class HandoffStore:
+class HandoffStore(DeskMixin):
     """Handoff tickets, their transcripts and the staff audit log.
 
     Build one with :meth:`from_url`. The schema is created on first use. A
@@ -322,7 +323,9 @@ class HandoffStore:
         if older_than < dt.timedelta(0):
             raise ValueError("older_than must not be negative")
         cutoff = self._d.ts(self._now() - older_than)
-        where = "status = 'resolved' AND resolved_at < ?"
+        # A ticket whose bot resume is still pending stays: the retry needs its channel and sender.
+        where = ("status = 'resolved' AND resolved_at < ? AND id NOT IN "
+                 "(SELECT ticket_id FROM handoff_ticket_state WHERE resume_pending = 1)")
         return self._delete_where("purge resolved tickets", where, (cutoff,))
 
     def audit(self, actor: str, action: str, ticket_id: int | None = None) -> None:
@@ -344,3 +347,21 @@ class HandoffStore:
         return [
             AuditEntry(r[0], r[1], int(r[2]) if r[2] is not None else None, from_db_ts(r[3])) for r in rows
         ]
+
+    def set_location(self, ticket_id: int, location: Mapping[str, Any]) -> bool:
+        """Attach a location the person shared to their open ticket (the newest one wins).
+
+        Returns:
+            False if the ticket is not open (nothing changed).
+
+        Raises:
+            ValueError: If the location is not a JSON-serialisable mapping.
+            HandoffError: If the database fails.
+        """
+        try:
+            loc = json.dumps(dict(location), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"location must be a JSON-serialisable mapping ({exc})") from None
+        with self._db.transaction("attach a location") as q:
+            return bool(q.run("UPDATE handoff_tickets SET location = ?, updated_at = ? "
+                              "WHERE id = ? AND status = 'open'", (loc, self._d.ts(self._now()), ticket_id)))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpline.errors import IndexMismatch, KnowledgeBaseError
+from helpline.kb.classifier import EntryClassifier
 from helpline.kb.entries import Entry
 from helpline.text import fold
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from helpline.kb.embedder import Embedder
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 CURRENT = "current"
 
 
@@ -51,6 +52,7 @@ class LoadedIndex:
     entries: dict[str, Entry]
     docs: list[IndexDoc]
     faiss_index: Any
+    classifier: EntryClassifier | None = None
 
 
 def index_docs(entries: Sequence[Entry]) -> list[IndexDoc]:
@@ -120,6 +122,10 @@ def build_index(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     faiss.write_index(index, str(staging / "faiss.index"))
+    progress("training the entry classifier on questions and paraphrases ...")
+    started = time.perf_counter()
+    EntryClassifier.train([t for e in entries for t in e.texts], [e.id for e in entries for _ in e.texts]).save(staging)
+    progress(f"classifier trained in {time.perf_counter() - started:.1f} s")
     manifest = {
         "builder_version": BUILDER_VERSION,
         "model_id": embedder.model_id,
@@ -191,9 +197,13 @@ def load_index(path: Path, *, expected_model_id: str | None = None) -> LoadedInd
     unknown = {d.entry_id for d in docs} - set(entries)
     if unknown:
         problems.append(f"manifest refers to unknown entries {sorted(unknown)[:5]}")
+    classifier = EntryClassifier.load(path) if (path / "classifier.npz").is_file() else None
+    if classifier is not None and set(classifier.labels) != set(entries):
+        problems.append("classifier labels do not match the entries")
     if problems:
         raise IndexMismatch([f"{path}: {p}" for p in problems])
-    return LoadedIndex(path=path, manifest=manifest, entries=entries, docs=docs, faiss_index=index)
+    return LoadedIndex(path=path, manifest=manifest, entries=entries, docs=docs, faiss_index=index,
+                       classifier=classifier)
 
 
 def search_dense(loaded: LoadedIndex, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:

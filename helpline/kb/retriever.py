@@ -1,8 +1,13 @@
-"""Hybrid FAQ retrieval: dense e5 similarity fused with lexical similarity on folded text.
+"""Hybrid FAQ retrieval: dense e5, lexical similarity on folded text, and an entry classifier.
 
-Accented questions lean on the dense signal, unaccented ones on the lexical
-signal (DESIGN §4: dense e5 is close to random without diacritics). The fused
-score decides whether the bot answers or asks which of the best 3 was meant.
+Three signals are fused (docs/retrieval.md has the measurements):
+- dense e5 cosine to the question forms, rescaled above the floor where
+  unrelated Vietnamese sentences sit;
+- lexical cosine on folded text (to question forms, plus the answer text),
+  which carries unaccented input where dense e5 is close to random (DESIGN §4);
+- a linear classifier trained on the paraphrases at index build.
+The fused score and its margin over the runner-up decide whether the bot
+answers or asks which of the best 3 was meant.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ logger = logging.getLogger(__name__)
 class FusionWeights:
     """How much the dense signal counts, by query style, and how dense cosine is rescaled."""
 
-    dense_accented: float = 0.6
+    dense_accented: float = 0.4
     dense_unaccented: float = 0.3
     # e5 cosines of unrelated Vietnamese sentences sit around 0.75-0.8.
-    dense_floor: float = 0.78
+    dense_floor: float = 0.75
+    answer_text: float = 0.6
+    classifier: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Hit:
     score: float
     dense: float
     lexical: float
+    classifier: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class _Snapshot:
         self.loaded = loaded
         self.lexical = LexicalIndex([d.text for d in loaded.docs])
         self.doc_entry = [d.entry_id for d in loaded.docs]
+        self.entry_ids = list(loaded.entries)
+        self.answers = LexicalIndex([f"{e.question} {e.answer}" for e in loaded.entries.values()])
 
 
 class FaqRetriever:
@@ -70,8 +80,8 @@ class FaqRetriever:
         build_dir: Path,
         embedder: Embedder,
         *,
-        threshold: float = 0.55,
-        margin: float = 0.0,
+        threshold: float = 0.3,
+        margin: float = 0.1,
         weights: FusionWeights | None = None,
         reload_check_seconds: float = 2.0,
     ) -> None:
@@ -135,12 +145,20 @@ class FaqRetriever:
                 entry_id = snap.doc_entry[doc_id]
                 lexical[entry_id] = max(lexical.get(entry_id, 0.0), score)
 
+        for entry_id, score in zip(snap.entry_ids, snap.answers.scores(query), strict=True):
+            if score > 0:
+                lexical[entry_id] = lexical.get(entry_id, 0.0) + w.answer_text * score
+        probs = snap.loaded.classifier.probabilities(query) if snap.loaded.classifier else {}
+        class_weight = w.classifier if probs else 0.0
+
         hits = []
-        for entry_id in set(dense) | set(lexical):
+        for entry_id in set(dense) | set(lexical) | {e for e, p in probs.items() if p > 0.01}:
             d = dense.get(entry_id, 0.0)
             lex = lexical.get(entry_id, 0.0)
             d_scaled = min(1.0, max(0.0, (d - w.dense_floor) / (1.0 - w.dense_floor)))
-            hits.append(Hit(entry_id, dense_weight * d_scaled + (1 - dense_weight) * lex, d, lex))
+            base = dense_weight * d_scaled + (1 - dense_weight) * lex
+            p = probs.get(entry_id, 0.0)
+            hits.append(Hit(entry_id, (1 - class_weight) * base + class_weight * p, d, lex, p))
         hits.sort(key=lambda h: h.score, reverse=True)
         top = tuple(hits[:k])
         confident = bool(top) and top[0].score >= self.threshold

@@ -1,4 +1,8 @@
-"""A real stack for integration tests: Rasa, the action server and the handoff service."""
+"""A real stack for integration tests: Rasa, the action server and the handoff service.
+
+Every messaging channel is enabled against a local fake of its platform (tests/fakes),
+started before the stack and pointed to through the channels' *_API_BASE settings.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ import httpx
 import pytest
 
 from helpline.stack import RASA_MODEL, Ports, Stack
+from tests.fakes.base import FakePlatform
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo import FakeZalo
+from tests.fakes.zalobot import FakeZaloBot
 
 
 def _free_port() -> int:
@@ -54,7 +63,18 @@ class Bot:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def platforms() -> Iterator[dict[str, FakePlatform]]:
+    fakes: dict[str, FakePlatform] = {"zalo": FakeZalo(), "zalobot": FakeZaloBot(), "facebook": FakeFacebook(),
+                                      "telegram": FakeTelegram()}
+    for fake in fakes.values():
+        fake.start()
+    yield fakes
+    for fake in fakes.values():
+        fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, platforms: dict[str, FakePlatform]) -> Iterator[Stack]:
     if not RASA_MODEL.is_file():
         pytest.fail(f"no trained Rasa model at {RASA_MODEL}: run `make setup`")
     data_dir: Path = tmp_path_factory.mktemp("data")
@@ -62,6 +82,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = Ports(rasa=_free_port(), actions=_free_port(), handoff=_free_port())
     env_base = {k: v for k, v in __import__("os").environ.items()
                 if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"}}
+    for fake in platforms.values():
+        env_base.update(fake.env())  # type: ignore[attr-defined]
     stack = Stack(data_dir, ports, log_dir=log_dir, env=env_base)
     try:
         stack.start_all(timeout=300)

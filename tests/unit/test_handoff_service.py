@@ -274,3 +274,14 @@ def test_main_fails_clearly_without_leaking_credentials(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "HELPLINE_LOG_LEVEL" in err
+
+
+@pytest.mark.parametrize(("variable", "value"), [("HELPLINE_ESCALATE_AFTER_SECONDS", "0"),
+                                                 ("HELPLINE_RETENTION_DAYS", "-1"),
+                                                 ("HELPLINE_CONSOLE_COOKIE_SECURE", "maybe"),
+                                                 ("HELPLINE_STAFF_TELEGRAM_CHAT_ID", "-100200")])
+def test_main_refuses_bad_desk_settings(tmp_path: Path, variable: str, value: str) -> None:
+    proc = _run_main({"HELPLINE_DATA_DIR": str(tmp_path), variable: value})
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert variable in err

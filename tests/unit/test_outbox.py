@@ -117,3 +117,13 @@ def test_delete_recipient_and_purge(outbox: Outbox, clock: Clock) -> None:
     clock.advance(days=31)
     assert outbox.purge(dt.timedelta(days=30)) == 1
     assert outbox.list() == []
+
+
+def test_take_pending_hands_over_a_persons_messages_once(outbox: Outbox) -> None:
+    outbox.enqueue("rest", "u1", {"text": "Nhân viên: bạn an toàn chưa?"}, kind="staff")
+    outbox.enqueue("rest", "u2", {"text": "other person"}, kind="staff")
+    taken = outbox.take_pending("rest", "u1")
+    assert [i.message["text"] for i in taken] == ["Nhân viên: bạn an toàn chưa?"]
+    assert outbox.take_pending("rest", "u1") == []
+    assert outbox.get(taken[0].id).status == "sent"  # type: ignore[union-attr]
+    assert len(outbox.list(status="pending")) == 1

@@ -1,0 +1,306 @@
+"""The shared base of the platform connectors: verify -> parse -> dedupe -> 200 -> turn in the background.
+
+Each webhook request is verified in constant time over the raw body (401
+without a signature, 403 with a wrong one) and answered 200 as soon as its
+events are journaled, because the platforms retry slow webhooks. The Rasa turn
+runs in a background task; its replies go to the durable outbox with a dedupe
+key derived from the platform's message id, and the process-wide worker
+delivers them (see :mod:`connectors.runtime`).
+
+A channel whose settings are missing still loads: it logs one line
+("zalo disabled: ZALO_OA_SECRET_KEY not set") and answers its webhook with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.runtime import ChannelRuntime
+from connectors.turn import attach_pending_location, finish_turn, location_turn, media_turn
+from helpline.channels.inbound import MEDIA_KINDS, Inbound, choice_number
+from helpline.channels.messages import reply_from_message, split_message_dict
+from helpline.channels.outbox import Sender
+from helpline.channels.store import CHOICES_MEMO, ChannelStore
+from helpline.errors import ConfigError, HelplineError
+from helpline.text import clean, mask_id
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+MAX_BODY_BYTES = 1_000_000
+MAX_TEXT_CHARS = 4096
+CHOICES_AGE = dt.timedelta(hours=1)
+ENQUEUE_TRIES = 4
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header value by case-insensitive name (Sanic's headers are; plain dicts in tests are not)."""
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value
+
+
+class OutboxOutputChannel(CollectingOutputChannel):
+    """Messages Rasa sends outside a webhook turn (e.g. ``trigger_intent``) go through the outbox too."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__()
+        self._channel = channel
+
+    @classmethod
+    def name(cls) -> str:
+        return "outbox"
+
+    async def _persist_message(self, message: dict[str, Any]) -> None:
+        await super()._persist_message(message)
+        runtime = ChannelRuntime.get()
+        body = {k: v for k, v in message.items() if k != "recipient_id"}
+        await asyncio.to_thread(runtime.outbox.enqueue, self._channel, message["recipient_id"], body)
+        runtime.worker.wake()
+
+
+class SignedWebhookInput(InputChannel):
+    """Base of the Zalo, Zalo Bot, Messenger and Telegram connectors."""
+
+    channel: ClassVar[str]
+    text_limit: ClassVar[int]
+    config_type: ClassVar[Any]  # a frozen dataclass with from_env()
+
+    def __init__(self, config: Any | None = None, problem: str | None = None) -> None:
+        self.config = config
+        self.problem = problem
+        self._on_new_message: OnNewMessage | None = None
+        self._app: Any = None
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> SignedWebhookInput:
+        # Settings come from the environment only (see docs/channels.md), never from credentials.yml.
+        try:
+            config = cls.config_type.from_env()
+        except ConfigError as exc:
+            logger.warning("%s disabled: %s", cls.channel, exc)
+            return cls(None, str(exc))
+        return cls(config)
+
+    # -- per platform ----------------------------------------------------------------------
+
+    def signature_present(self, headers: Mapping[str, str]) -> bool:
+        raise NotImplementedError
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        raise NotImplementedError
+
+    def parse(self, body: bytes) -> list[Inbound]:
+        raise NotImplementedError
+
+    def make_sender(self, store: ChannelStore) -> Sender:
+        raise NotImplementedError
+
+    async def subscription(self, args: Mapping[str, str]) -> tuple[int, str]:
+        """The answer to ``GET /webhook`` (Messenger's subscription check); 405 elsewhere."""
+        return 405, "method not allowed"
+
+    async def acknowledge(self, inbound: Inbound, sender: Sender) -> None:
+        """Anything the platform wants at once besides the 200 (Telegram's callback answer)."""
+
+    async def on_start(self, sender: Sender) -> None:
+        """Once per process after the sender exists (e.g. register the webhook when configured)."""
+
+    # -- shared pipeline --------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        return self.config is not None
+
+    def activate(self, app: Any, on_new_message: OnNewMessage) -> ChannelRuntime:
+        """Register this channel with the process runtime and make sure its worker runs."""
+        runtime = ChannelRuntime.get()
+        self._app = app
+        self._on_new_message = on_new_message
+        if self.channel not in runtime.handlers:
+            sender = self.make_sender(runtime.store)
+            if runtime.add_channel(self.channel, sender, self.process):
+                runtime.spawn(self._start_hook(sender))
+        runtime.ensure_started()
+        return runtime
+
+    async def _start_hook(self, sender: Sender) -> None:
+        try:
+            await self.on_start(sender)
+        except Exception:
+            logger.exception("%s: start-up step failed", self.channel)
+
+    async def handle_post(self, body: bytes, headers: Mapping[str, str], app: Any,
+                          on_new_message: OnNewMessage) -> tuple[int, dict[str, Any]]:
+        """Everything a webhook POST does before the 200: returns (status, JSON body)."""
+        if not self.enabled:
+            return 503, {"error": f"the {self.channel} channel is disabled on this server: {self.problem}"}
+        if len(body) > MAX_BODY_BYTES:
+            return 413, {"error": "body too large"}
+        if not self.signature_present(headers):
+            logger.warning("%s: rejected a webhook request without a signature", self.channel)
+            return 401, {"error": "missing signature"}
+        if not self.verify(body, headers):
+            logger.warning("%s: rejected a webhook request with an invalid signature", self.channel)
+            return 403, {"error": "invalid signature"}
+        try:
+            events = self.parse(body)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return 400, {"error": "malformed body"}
+        runtime = self.activate(app, on_new_message)
+        accepted = 0
+        for inbound in events:
+            if not inbound.needs_reply:
+                continue
+            try:
+                fresh = await asyncio.to_thread(runtime.store.claim_inbound, inbound)
+            except HelplineError as exc:
+                # Not journaled, so not acknowledged: the platform will deliver it again.
+                logger.error("%s: could not record an inbound message: %s", self.channel, exc)
+                return 503, {"error": "temporarily unavailable"}
+            if not fresh:
+                logger.info("%s: duplicate delivery of a message from %s ignored", self.channel,
+                            mask_id(inbound.sender_id))
+                continue
+            accepted += 1
+            sender = runtime.sender(self.channel)
+            if sender is not None:
+                runtime.spawn(self.acknowledge(inbound, sender))
+            runtime.spawn(self.process(inbound))
+        return 200, {"ok": True, "accepted": accepted}
+
+    async def process(self, inbound: Inbound) -> None:
+        """One message's turn and the enqueueing of its replies; on failure it stays to be replayed."""
+        runtime = ChannelRuntime.get()
+        key = (inbound.channel, inbound.message_id)
+        runtime.in_flight.add(key)
+        try:
+            messages = await self.turn(inbound)
+            await self.enqueue(runtime, inbound, messages)
+            await asyncio.to_thread(runtime.store.finish_inbound, inbound.channel, inbound.message_id)
+            runtime.worker.wake()
+        except Exception:
+            logger.exception("%s: could not answer a message from %s; it will be replayed", self.channel,
+                             mask_id(inbound.sender_id))
+        finally:
+            runtime.in_flight.discard(key)
+
+    async def _user_text(self, store: ChannelStore, inbound: Inbound) -> str:
+        text = clean(inbound.user_text)[:MAX_TEXT_CHARS]
+        if inbound.kind == "postback" and text.startswith("k:"):
+            text = await asyncio.to_thread(store.payload_for, text) or ""
+        if inbound.kind != "text":
+            return text
+        # A bare number picks from the options offered last (numbered-list fallback); any other
+        # message makes that list stale, so it is forgotten either way.
+        number = choice_number(text)
+        choices = await asyncio.to_thread(store.recall, self.channel, inbound.sender_id, CHOICES_MEMO, CHOICES_AGE)
+        if choices is not None:
+            await asyncio.to_thread(store.forget, self.channel, inbound.sender_id, CHOICES_MEMO)
+        if number is not None and isinstance(choices, list) and 1 <= number <= len(choices):
+            text = str(choices[number - 1])
+        return text
+
+    async def turn(self, inbound: Inbound) -> list[dict[str, Any]]:
+        app = self._app or SimpleNamespace(ctx=SimpleNamespace())
+        agent = getattr(app.ctx, "agent", None)
+        sender_id = inbound.sender_id
+        if inbound.kind == "location" and inbound.location is not None:
+            return await location_turn(self.channel, sender_id, inbound.location.as_ticket_location(self.channel))
+        if inbound.kind in MEDIA_KINDS:
+            return await media_turn(agent, self.channel, sender_id, inbound.kind, inbound.url)
+        if inbound.kind not in ("text", "postback"):
+            return []
+        text = await self._user_text(ChannelRuntime.get().store, inbound)
+        collector = CollectingOutputChannel()
+        failed = False
+        if text and self._on_new_message is not None:
+            try:
+                await self._on_new_message(UserMessage(
+                    text, collector, sender_id, input_channel=self.channel,
+                    message_id=f"{self.channel}:{inbound.message_id}",
+                    metadata={"platform_message_id": inbound.message_id, "event": inbound.event},
+                ))
+            except Exception:
+                logger.exception("%s: the bot failed on a message from %s", self.channel, mask_id(sender_id))
+                failed = True
+        messages = await finish_turn(agent, self.channel, sender_id, text, list(collector.messages), failed)
+        await attach_pending_location(self.channel, sender_id)
+        return messages
+
+    async def enqueue(self, runtime: ChannelRuntime, inbound: Inbound, messages: list[dict[str, Any]]) -> int:
+        """Store each reply (split at the platform's limit) in the outbox, idempotently per inbound message."""
+        count = 0
+        for message in messages:
+            body = {k: v for k, v in message.items() if k != "recipient_id"}
+            for part in split_message_dict(body, self.text_limit):
+                if reply_from_message(part, self.channel).empty:
+                    continue
+                dedupe = f"{self.channel}:{inbound.message_id}:{count}"
+                await self._enqueue_one(runtime, inbound.sender_id, part, dedupe)
+                count += 1
+        return count
+
+    async def _enqueue_one(self, runtime: ChannelRuntime, recipient: str, part: dict[str, Any], dedupe: str) -> None:
+        for attempt in range(ENQUEUE_TRIES):
+            try:
+                await asyncio.to_thread(runtime.outbox.enqueue, self.channel, recipient, part, kind="bot",
+                                        dedupe_key=dedupe)
+                return
+            except HelplineError as exc:
+                if attempt == ENQUEUE_TRIES - 1:
+                    raise
+                logger.warning("%s: outbox unavailable (%s); retrying", self.channel, exc)
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return OutboxOutputChannel(self.channel) if self.enabled else None
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        hook = Blueprint(f"helpline_{self.channel}_webhook", __name__)
+
+        @hook.listener("after_server_start")
+        async def start(app: Any, loop: Any) -> None:
+            if self.enabled:
+                self.activate(app, on_new_message)
+
+        @hook.listener("before_server_stop")
+        async def stop(app: Any, loop: Any) -> None:
+            if ChannelRuntime._instance is not None:
+                await ChannelRuntime._instance.stop()
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            if not self.enabled:
+                return response.json({"status": "disabled", "reason": self.problem})
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["GET"])
+        async def subscribe(request: Request) -> HTTPResponse:
+            args = {k: v[0] for k, v in request.args.items() if v}
+            status, text = await self.subscription(args)
+            return response.text(text, status=status)
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            status, payload = await self.handle_post(request.body or b"", request.headers, request.app,
+                                                     on_new_message)
+            return response.json(payload, status=status)
+
+        return hook

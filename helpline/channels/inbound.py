@@ -1,0 +1,86 @@
+"""One shape for every platform's incoming event, so the connectors share one pipeline."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS: tuple[str, ...] = (
+    "text", "postback", "sticker", "image", "file", "location", "audio", "video", "seen", "unknown",
+)
+# Kinds the bot cannot read but must answer politely (never crash, never silence).
+MEDIA_KINDS: frozenset[str] = frozenset({"sticker", "image", "file", "audio", "video"})
+# Kinds that need no answer at all.
+SILENT_KINDS: frozenset[str] = frozenset({"seen", "unknown"})
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+    @classmethod
+    def parse(cls, latitude: Any, longitude: Any) -> Location | None:
+        """A location from platform values (numbers or numeric strings), or None if invalid."""
+        try:
+            lat, lon = float(latitude), float(longitude)
+        except (TypeError, ValueError):
+            return None
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return None
+        return cls(lat, lon)
+
+    def as_ticket_location(self, channel: str) -> dict[str, Any]:
+        return {
+            "latitude": self.latitude, "longitude": self.longitude, "source": channel,
+            "map_url": f"https://maps.google.com/?q={self.latitude},{self.longitude}",
+        }
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One user event from a platform, after verification and parsing."""
+
+    channel: str
+    sender_id: str
+    message_id: str
+    kind: str
+    text: str = ""
+    payload: str | None = None  # button/quick-reply payload (kind "postback")
+    location: Location | None = None
+    url: str | None = None  # media link, when the platform gives one
+    event: str = ""  # the platform's own event name, for logs
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. Telegram's callback_query id
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown inbound kind {self.kind!r}")
+
+    @property
+    def needs_reply(self) -> bool:
+        return self.kind not in SILENT_KINDS
+
+    @property
+    def user_text(self) -> str:
+        """What goes to Rasa: the button payload for postbacks, else the typed text."""
+        return self.payload if self.kind == "postback" and self.payload else self.text
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Inbound:
+        data = json.loads(raw)
+        loc = data.pop("location", None)
+        return cls(**data, location=Location(**loc) if loc else None)
+
+
+_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def choice_number(text: str) -> int | None:
+    """The option a user picked by typing its number ("2", "2.", " 2) "), or None."""
+    match = _CHOICE.match(text or "")
+    return int(match.group(1)) if match else None

@@ -1,0 +1,119 @@
+"""Console actions on a ticket (all POST, CSRF-checked): reply, note, claim, transfer, resolve.
+
+Each answers with a redirect back to the ticket and a flash code (post/redirect/get), so the
+console works without JavaScript too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from helpline.console.auth import staff_only
+from helpline.console.views import not_found, ticket_or_none
+from helpline.console.web import ConsoleContext
+from helpline.errors import HandoffError
+from helpline.handoff.desk import DeskConflict
+
+log = logging.getLogger(__name__)
+STAFF_REPLY_NOT_QUEUED = "Trả lời của nhân viên chưa được đưa vào hàng gửi (lỗi cơ sở dữ liệu)."
+
+
+def back(ticket_id: int, msg: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/tickets/{ticket_id}?msg={msg}", 303)
+
+
+def routes(ctx: ConsoleContext) -> list[Route]:
+    @staff_only(ctx)
+    async def reply(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        ticket, state = found
+        me = request.state.staff.user
+        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+            return back(ticket.id, "held")
+        text = request.state.form.get("text", "")
+        try:
+            message = await asyncio.to_thread(ctx.store.add_staff_reply, ticket.id, me.username, text)
+        except DeskConflict:
+            return back(ticket.id, "closed")
+        except ValueError:
+            return back(ticket.id, "empty")
+        try:
+            await asyncio.to_thread(ctx.outbox.enqueue, ticket.channel, ticket.sender_id, {"text": message.text},
+                                    kind="staff")
+        except (HandoffError, ValueError):
+            log.exception("ticket %d: the staff reply could not be queued for delivery", ticket.id)
+            await asyncio.to_thread(ctx.store.add_message, ticket.id, "system", STAFF_REPLY_NOT_QUEUED)
+            return back(ticket.id, "notsent")
+        return back(ticket.id, "sent")
+
+    @staff_only(ctx)
+    async def note(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        try:
+            await asyncio.to_thread(ctx.store.add_note, found[0].id, request.state.staff.user.username,
+                                    request.state.form.get("text", ""))
+        except ValueError:
+            return back(found[0].id, "empty")
+        return back(found[0].id, "noted")
+
+    @staff_only(ctx)
+    async def claim(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        me = request.state.staff.user
+        try:
+            await asyncio.to_thread(ctx.store.claim, found[0].id, me.username, force=me.is_supervisor)
+        except DeskConflict as exc:
+            return back(found[0].id, "closed" if "closed" in str(exc) else "held")
+        return back(found[0].id, "claimed")
+
+    @staff_only(ctx)
+    async def transfer(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        ticket, state = found
+        me = request.state.staff.user
+        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+            return back(ticket.id, "held")
+        target = await asyncio.to_thread(ctx.accounts.get_user, request.state.form.get("to", ""))
+        if target is None or not target.active:
+            return back(ticket.id, "nouser")
+        try:
+            await asyncio.to_thread(ctx.store.transfer, ticket.id, target.username, me.username)
+        except DeskConflict:
+            return back(ticket.id, "closed")
+        return back(ticket.id, "transferred")
+
+    @staff_only(ctx)
+    async def resolve(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        ticket, state = found
+        me = request.state.staff.user
+        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+            return back(ticket.id, "held")
+        closed_ticket, closed = await asyncio.to_thread(ctx.store.close_ticket, ticket.id, me.username)
+        if not closed:
+            return back(ticket.id, "already")
+        failure = await ctx.worker.resume_ticket(closed_ticket)
+        return back(ticket.id, "resolved" if failure is None else "resume_failed")
+
+    return [
+        Route("/console/tickets/{ticket_id}/reply", reply, methods=["POST"]),
+        Route("/console/tickets/{ticket_id}/note", note, methods=["POST"]),
+        Route("/console/tickets/{ticket_id}/claim", claim, methods=["POST"]),
+        Route("/console/tickets/{ticket_id}/transfer", transfer, methods=["POST"]),
+        Route("/console/tickets/{ticket_id}/resolve", resolve, methods=["POST"]),
+    ]

@@ -1,0 +1,158 @@
+"""Console pages: the queue, a ticket, the supervisor view, and the masked transcript export."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from helpline import replies
+from helpline.console.auth import staff_only
+from helpline.console.chart import day_chart
+from helpline.console.web import FLASH, VN_TZ, ConsoleContext, render, vn_time
+from helpline.handoff.accounts import StaffSession
+from helpline.handoff.desk import QueueItem, TicketState
+from helpline.handoff.models import PRIORITIES, Ticket, utc_now
+from helpline.text import mask_id, mask_pii
+
+_ID = re.compile(r"^[0-9]{1,18}$")
+STATS_DAYS = 14
+AUDIT_ROWS = 50
+
+
+def queue_filters(request: Request) -> dict[str, Any]:
+    """Validated queue filters from the query string (unknown values are ignored)."""
+    q = request.query_params
+    status = q.get("status", "open")
+    return {
+        "status": status if status in ("open", "resolved", "all") else "open",
+        "priority": q.get("priority") if q.get("priority") in PRIORITIES else "",
+        "channel": q.get("channel", "")[:32] if q.get("channel", "").isidentifier() else "",
+        "mine": q.get("mine") == "1",
+        "unassigned": q.get("unassigned") == "1",
+        "escalated": q.get("escalated") == "1",
+    }
+
+
+def can_view(session: StaffSession, ticket: Ticket, state: TicketState) -> bool:
+    """Agents see open tickets and the closed ones they handled; supervisors see all."""
+    me = session.user.username
+    return session.user.is_supervisor or ticket.is_open or me in (state.assigned_to, ticket.resolved_by)
+
+
+def load_queue(ctx: ConsoleContext, session: StaffSession, f: dict[str, Any]) -> list[QueueItem]:
+    me = session.user.username
+    return ctx.store.queue(
+        f["status"], priority=f["priority"] or None, channel=f["channel"] or None,
+        assigned_to=me if f["mine"] else None, unassigned=f["unassigned"], escalated=True if f["escalated"] else None,
+        involving=None if session.user.is_supervisor else me,
+    )
+
+
+async def ticket_or_none(ctx: ConsoleContext, request: Request) -> tuple[Ticket, TicketState] | None:
+    raw = request.path_params["ticket_id"]
+    if not _ID.match(raw):
+        return None
+    ticket = await asyncio.to_thread(ctx.store.get, int(raw))
+    if ticket is None:
+        return None
+    state = await asyncio.to_thread(ctx.store.ticket_state, ticket.id)
+    if not can_view(request.state.staff, ticket, state):
+        return None
+    return ticket, state
+
+
+def not_found(ctx: ConsoleContext, request: Request) -> Response:
+    return render(ctx, request, "error.html", 404, title="Không tìm thấy",
+                  text="Không có ca này, ca đã bị xóa theo thời hạn lưu trữ, hoặc bạn không có quyền xem.")
+
+
+def routes(ctx: ConsoleContext) -> list[Route]:
+    async def queue_values(request: Request) -> dict[str, Any]:
+        f = queue_filters(request)
+        items = await asyncio.to_thread(load_queue, ctx, request.state.staff, f)
+        return {"items": items, "filters": f, "now": utc_now(), "priorities": PRIORITIES}
+
+    @staff_only(ctx)
+    async def queue_page(request: Request) -> Response:
+        values = await queue_values(request)
+        channels = await asyncio.to_thread(ctx.store.channels)
+        failures = await asyncio.to_thread(ctx.store.resume_failures)
+        await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "view_queue")
+        return render(ctx, request, "queue.html", channels=channels, failures=failures, **values)
+
+    @staff_only(ctx, page=False)
+    async def queue_rows(request: Request) -> Response:
+        return render(ctx, request, "_queue_rows.html", **await queue_values(request))
+
+    async def ticket_values(request: Request, ticket: Ticket, state: TicketState) -> dict[str, Any]:
+        session: StaffSession = request.state.staff
+        notes = await asyncio.to_thread(ctx.store.notes, ticket.id)
+        staff = await asyncio.to_thread(ctx.accounts.list_users, True)
+        # Every look at a transcript, including live refreshes, is in the audit log.
+        await asyncio.to_thread(ctx.store.audit, session.user.username, "view_transcript", ticket.id)
+        held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
+        return {"ticket": ticket, "state": state, "notes": notes, "now": utc_now(),
+                "staff_list": [u for u in staff if u.username != state.assigned_to],
+                "can_reply": ticket.is_open and (not held_by_other or session.user.is_supervisor),
+                "held_by_other": held_by_other, "quick_replies": replies.STAFF_QUICK_REPLIES,
+                "escalate_minutes": max(1, ctx.settings.escalate_after_seconds // 60)}
+
+    @staff_only(ctx)
+    async def ticket_page(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        values = await ticket_values(request, *found)
+        flash = FLASH.get(request.query_params.get("msg", ""))
+        return render(ctx, request, "ticket.html", flash=flash, **values)
+
+    @staff_only(ctx, page=False)
+    async def transcript_part(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return PlainTextResponse("", 404)
+        return render(ctx, request, "_ticket_live.html", **await ticket_values(request, *found))
+
+    @staff_only(ctx, role="supervisor")
+    async def export(request: Request) -> Response:
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return not_found(ctx, request)
+        ticket, state = found
+        await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "export_transcript", ticket.id)
+        lines = [f"Ca #{ticket.id} – kênh {ticket.channel} – người dùng {mask_id(ticket.sender_id)}",
+                 f"Mức: {ticket.priority}; lý do: {', '.join(ticket.reasons) or '-'}",
+                 f"Mở lúc {vn_time(ticket.created_at)}; kết thúc {vn_time(ticket.resolved_at)}", ""]
+        lines += [f"[{vn_time(m.created_at)}] {m.author}: {mask_pii(m.text)}" for m in ticket.messages]
+        body = "\n".join(lines) + "\n"
+        return PlainTextResponse(body, headers={
+            "Content-Disposition": f'attachment; filename="ca-{ticket.id}.txt"'})
+
+    @staff_only(ctx, role="supervisor")
+    async def supervisor(request: Request) -> Response:
+        stats = await asyncio.to_thread(ctx.store.stats, STATS_DAYS, VN_TZ)
+        failures = await asyncio.to_thread(ctx.store.resume_failures)
+        staff = await asyncio.to_thread(ctx.accounts.list_users)
+        await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "view_supervisor")
+        audit = await asyncio.to_thread(ctx.store.audit_entries, None, AUDIT_ROWS)
+        return render(ctx, request, "supervisor.html", stats=stats, chart=day_chart(stats.per_day),
+                      failures=failures, staff_list=staff, audit=audit, now=utc_now())
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/console/", 303)
+
+    return [
+        Route("/", root, methods=["GET"]),
+        Route("/console", root, methods=["GET"]),
+        Route("/console/", queue_page, methods=["GET"]),
+        Route("/console/queue/rows", queue_rows, methods=["GET"]),
+        Route("/console/tickets/{ticket_id}", ticket_page, methods=["GET"]),
+        Route("/console/tickets/{ticket_id}/live", transcript_part, methods=["GET"]),
+        Route("/console/tickets/{ticket_id}/export", export, methods=["GET"]),
+        Route("/console/supervisor", supervisor, methods=["GET"]),
+    ]

@@ -1,0 +1,152 @@
+"""Shared plumbing of the staff console: context, templates, labels, forms, security headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from helpline.channels.outbox import Outbox
+from helpline.handoff.accounts import StaffAccounts
+from helpline.handoff.store import HandoffStore
+from helpline.handoff.workers import DeskWorker
+from helpline.settings import Settings
+from helpline.text import mask_id, mask_pii
+
+HERE = Path(__file__).resolve().parent
+VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Vietnam has no daylight saving time
+MAX_FORM_BYTES = 64 * 1024
+
+PRIORITY_LABELS = {"immediate": "Nguy hiểm ngay", "urgent": "Khẩn", "concern": "Đáng lo", "normal": "Thường"}
+CHANNEL_LABELS = {"zalo": "Zalo", "messenger": "Messenger", "facebook": "Messenger", "telegram": "Telegram",
+                  "rest": "Web"}
+AUTHOR_LABELS = {"user": "Người dùng", "bot": "Trợ lý tự động", "staff": "Nhân viên", "system": "Hệ thống"}
+ROLE_LABELS = {"agent": "Nhân viên", "supervisor": "Giám sát"}
+# Flash messages are chosen by code, so a link can never inject text into the page.
+FLASH = {
+    "sent": ("ok", "Đã gửi trả lời. Tin nhắn đang được chuyển tới người dùng qua kênh của họ."),
+    "notsent": ("error", "Đã lưu trả lời nhưng chưa đưa được vào hàng gửi. Hãy thử gửi lại."),
+    "empty": ("error", "Nội dung trống hoặc quá dài (tối đa 2000 ký tự)."),
+    "closed": ("error", "Ca này đã kết thúc."),
+    "held": ("error", "Ca này đang do người khác phụ trách. Nhờ giám sát chuyển ca nếu cần."),
+    "claimed": ("ok", "Bạn đã nhận ca này."),
+    "transferred": ("ok", "Đã chuyển ca."),
+    "nouser": ("error", "Không có nhân viên đó."),
+    "noted": ("ok", "Đã lưu ghi chú nội bộ."),
+    "resolved": ("ok", "Đã kết thúc ca. Trợ lý tự động đã trở lại và người dùng đã được báo."),
+    "resume_failed": ("error", "Đã kết thúc ca, nhưng CHƯA mở lại được trợ lý tự động (máy chủ Rasa không phản hồi). "
+                               "Hệ thống đang tự thử lại; người dùng chưa được báo."),
+    "already": ("ok", "Ca này đã được kết thúc trước đó."),
+}
+
+
+@dataclass
+class ConsoleContext:
+    """Everything the console's handlers share."""
+
+    settings: Settings
+    store: HandoffStore
+    accounts: StaffAccounts
+    outbox: Outbox
+    worker: DeskWorker
+    templates: Environment
+
+
+def make_templates() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters.update(vn_time=vn_time, waited=waited, priority=lambda p: PRIORITY_LABELS.get(p, p),
+                       channel=lambda c: CHANNEL_LABELS.get(c, c), author=lambda a: AUTHOR_LABELS.get(a, a),
+                       role=lambda r: ROLE_LABELS.get(r, r), mask_id=mask_id, mask_pii=mask_pii, preview=preview)
+    return env
+
+
+def vn_time(value: dt.datetime | None, with_date: bool = True) -> str:
+    if value is None:
+        return "–"
+    local = value.astimezone(VN_TZ)
+    return local.strftime("%H:%M %d/%m/%Y") if with_date else local.strftime("%H:%M")
+
+
+def preview(text: str, limit: int = 120) -> str:
+    """Masked and shortened for the queue; masked first, so a cut cannot expose part of a number."""
+    masked = mask_pii(text)
+    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
+def waited(seconds: float | None) -> str:
+    """A duration in Vietnamese: "45 giây", "12 phút", "2 giờ 5 phút", "3 ngày 4 giờ"."""
+    if seconds is None:
+        return "–"
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s} giây"
+    if s < 3600:
+        return f"{s // 60} phút"
+    if s < 86400:
+        return f"{s // 3600} giờ {s % 3600 // 60} phút"
+    return f"{s // 86400} ngày {s % 86400 // 3600} giờ"
+
+
+def render(ctx: ConsoleContext, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    staff = getattr(request.state, "staff", None)
+    html = ctx.templates.get_template(name).render(request=request, staff=staff,
+                                                   csrf=staff.csrf_token if staff else "", **values)
+    return HTMLResponse(html, status_code=status)
+
+
+async def read_form(request: Request) -> dict[str, str] | None:
+    """An ``application/x-www-form-urlencoded`` body as a dict (None if too large or not a form)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return {} if not kind else None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_HEADERS = [(b"content-security-policy", _CSP.encode()), (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+
+
+class ConsoleHeaders:
+    """Adds security headers to every ``/console`` response, and no-store to all but static files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/console"):
+            await self.app(scope, receive, send)
+            return
+        extra = list(_HEADERS)
+        if not path.startswith("/console/static/"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [h for h in extra if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+Handler = Callable[[Request], Awaitable[Any]]

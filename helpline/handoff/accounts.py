@@ -1,0 +1,247 @@
+"""Staff accounts and console sessions, in the handoff database.
+
+Passwords are hashed with argon2id (argon2-cffi). Sessions are server-side rows keyed by the
+SHA-256 of a random id (the id itself only lives in the staff member's cookie), with an absolute
+lifetime, an idle timeout and a per-session CSRF token. Repeated wrong passwords lock the account
+for a while. Not imported by :mod:`helpline.handoff` itself: the bot side does not need argon2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from helpline.db import Database, UniqueConflict, from_db_ts
+from helpline.handoff.models import utc_now
+from helpline.handoff.schema import ROLES
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+LOCK_AFTER_FAILURES = 5
+LOCK_MINUTES = 15
+_TOUCH_EVERY = dt.timedelta(seconds=60)
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): a login stays well under a
+# second on a shared 2-core machine. Hashes made with other parameters are upgraded at login.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+# Verified against when the username is unknown, so both cases take the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    id: int
+    username: str
+    role: str
+    active: bool
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """A live console session; ``csrf_token`` must accompany every POST."""
+
+    user: StaffUser
+    csrf_token: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: StaffUser | None
+    locked: bool = False
+    known: bool = False  # the username exists (so it may go into the audit log)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _sid_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME.match(username):
+        raise ValueError("username: 2-32 characters, lowercase letters, digits, '.', '_' or '-'")
+    return username
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValueError(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+_USER_COLS = "id, username, role, active, created_at, last_login_at"
+
+
+def _user(row: tuple) -> StaffUser:  # type: ignore[type-arg]
+    return StaffUser(int(row[0]), row[1], row[2], bool(row[3]), from_db_ts(row[4]),
+                     from_db_ts(row[5]) if row[5] is not None else None)
+
+
+class StaffAccounts:
+    """Staff users, logins and sessions. Share the handoff store's database: ``StaffAccounts(store.database)``."""
+
+    def __init__(self, database: Database, now: Callable[[], dt.datetime] = utc_now) -> None:
+        self._db = database
+        self._d = database.dialect
+        self._now = now
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def add_user(self, username: str, password: str, role: str) -> StaffUser:
+        """Create an account.
+
+        Raises:
+            ValueError: On a bad username, a short password, an unknown role or a taken username.
+        """
+        check_username(username)
+        check_password(password)
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        try:
+            with self._db.transaction("add a staff account") as q:
+                q.insert("INSERT INTO staff_users (username, password_hash, role, active, created_at) "
+                         "VALUES (?, ?, ?, 1, ?)", (username, hash_password(password), role, self._d.ts(self._now())))
+        except UniqueConflict:
+            raise ValueError(f"username {username!r} is taken") from None
+        user = self.get_user(username)
+        assert user is not None
+        return user
+
+    def get_user(self, username: str) -> StaffUser | None:
+        with self._db.transaction("read a staff account", write=False) as q:
+            row = q.one(f"SELECT {_USER_COLS} FROM staff_users WHERE username = ?", (username,))
+        return _user(row) if row else None
+
+    def list_users(self, active_only: bool = False) -> list[StaffUser]:
+        where = "WHERE active = 1 " if active_only else ""
+        with self._db.transaction("list staff accounts", write=False) as q:
+            return [_user(r) for r in q.all(f"SELECT {_USER_COLS} FROM staff_users {where}ORDER BY username")]
+
+    def set_active(self, username: str, active: bool) -> None:
+        """Enable or disable an account; disabling ends its sessions at once."""
+        with self._db.transaction("change a staff account") as q:
+            if not q.run("UPDATE staff_users SET active = ?, failed_logins = 0, locked_until = NULL "
+                         "WHERE username = ?", (1 if active else 0, username)):
+                raise ValueError(f"no staff account {username!r}")
+            if not active:
+                q.run("DELETE FROM staff_sessions WHERE user_id = (SELECT id FROM staff_users WHERE username = ?)",
+                      (username,))
+
+    def set_password(self, username: str, password: str) -> None:
+        """Change a password; ends the account's sessions."""
+        check_password(password)
+        with self._db.transaction("change a password") as q:
+            if not q.run("UPDATE staff_users SET password_hash = ?, failed_logins = 0, locked_until = NULL "
+                         "WHERE username = ?", (hash_password(password), username)):
+                raise ValueError(f"no staff account {username!r}")
+            q.run("DELETE FROM staff_sessions WHERE user_id = (SELECT id FROM staff_users WHERE username = ?)",
+                  (username,))
+
+    # -- login --------------------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> LoginResult:
+        """Check a password. Wrong ones count towards a temporary lock; a locked account never logs in."""
+        now = self._now()
+        with self._db.transaction("read a password hash", write=False) as q:
+            row = q.one("SELECT id, password_hash, active, failed_logins, locked_until FROM staff_users "
+                        "WHERE username = ?", (username,))
+        if row is None or not isinstance(password, str) or len(password) > MAX_PASSWORD:
+            self._verify(_DUMMY_HASH, "x")
+            return LoginResult(None)
+        locked = row[4] is not None and from_db_ts(row[4]) > now
+        ok = self._verify(row[1], password)
+        if locked or not row[2]:
+            return LoginResult(None, locked=locked, known=True)
+        with self._db.transaction("record a login attempt") as q:
+            if not ok:
+                failures = int(row[3]) + 1
+                locks = failures >= LOCK_AFTER_FAILURES
+                until = self._d.ts(now + dt.timedelta(minutes=LOCK_MINUTES)) if locks else None
+                q.run("UPDATE staff_users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+                      (0 if until else failures, until, row[0]))
+                return LoginResult(None, locked=until is not None, known=True)
+            new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(row[1]) else row[1]
+            q.run("UPDATE staff_users SET failed_logins = 0, locked_until = NULL, last_login_at = ?, "
+                  "password_hash = ? WHERE id = ?", (self._d.ts(now), new_hash, row[0]))
+            user = q.one(f"SELECT {_USER_COLS} FROM staff_users WHERE id = ?", (row[0],))
+        assert user is not None
+        return LoginResult(_user(user), known=True)
+
+    @staticmethod
+    def _verify(stored: str, password: str) -> bool:
+        try:
+            return _hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def create_session(self, user: StaffUser, lifetime: dt.timedelta, replaces: str | None = None) -> tuple[str, str]:
+        """A new session for a logged-in user; ``replaces`` (the old cookie's id) is ended in the same step.
+
+        Returns:
+            ``(session_id, csrf_token)``: the id goes in the cookie and is never stored.
+        """
+        session_id = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = self._now()
+        with self._db.transaction("start a session") as q:
+            if replaces:
+                q.run("DELETE FROM staff_sessions WHERE id_hash = ?", (_sid_hash(replaces),))
+            q.run("INSERT INTO staff_sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?)",
+                  (_sid_hash(session_id), user.id, csrf, self._d.ts(now), self._d.ts(now), self._d.ts(now + lifetime)))
+        return session_id, csrf
+
+    def session(self, session_id: str | None, idle: dt.timedelta) -> StaffSession | None:
+        """The live session for a cookie value, or None if unknown, expired, idle too long or disabled."""
+        if not session_id or len(session_id) > 128:
+            return None
+        now = self._now()
+        key = _sid_hash(session_id)
+        with self._db.transaction("read a session", write=False) as q:
+            row = q.one(f"SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, "
+                        f"{', '.join('u.' + c.strip() for c in _USER_COLS.split(','))} "
+                        "FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id WHERE s.id_hash = ?", (key,))
+        if row is None:
+            return None
+        last_seen, expires = from_db_ts(row[2]), from_db_ts(row[3])
+        user = _user(row[4:])
+        if expires <= now or last_seen + idle <= now or not user.active:
+            self.end_session(session_id)
+            return None
+        if now - last_seen >= _TOUCH_EVERY:
+            with self._db.transaction("touch a session") as q:
+                q.run("UPDATE staff_sessions SET last_seen_at = ? WHERE id_hash = ?", (self._d.ts(now), key))
+        return StaffSession(user, row[0], from_db_ts(row[1]), expires)
+
+    def end_session(self, session_id: str) -> None:
+        with self._db.transaction("end a session") as q:
+            q.run("DELETE FROM staff_sessions WHERE id_hash = ?", (_sid_hash(session_id),))
+
+    def purge_sessions(self, idle: dt.timedelta) -> int:
+        """Delete expired and idle sessions; returns how many."""
+        now = self._now()
+        with self._db.transaction("purge sessions") as q:
+            return q.run("DELETE FROM staff_sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+                         (self._d.ts(now), self._d.ts(now - idle)))
+
+
+__all__ = ["LoginResult", "StaffAccounts", "StaffSession", "StaffUser", "hash_password"]

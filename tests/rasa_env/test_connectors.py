@@ -1,0 +1,297 @@
+"""The shared connector pipeline for every channel: verify -> dedupe -> 200 -> turn -> outbox -> platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.base import SignedWebhookInput
+from connectors.facebook import FacebookInput
+from connectors.runtime import ChannelRuntime
+from connectors.telegram import TelegramInput
+from connectors.zalo import ZaloInput
+from connectors.zalobot import ZaloBotInput
+from helpline import replies
+from helpline.handoff import HandoffStore
+from helpline.settings import Settings
+from tests.fakes.base import FakePlatform
+from tests.fakes.facebook import VERIFY_TOKEN, FakeFacebook
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.webhooks import choose, forged, load, new_mid, new_sender, readdress, signed, text_event
+from tests.fakes.zalo import FakeZalo
+from tests.fakes.zalobot import FakeZaloBot
+from tests.rasa_env.conftest import APP, ScriptedBot, until
+
+CONNECTORS: dict[str, tuple[type[SignedWebhookInput], type[FakePlatform]]] = {
+    "zalo": (ZaloInput, FakeZalo), "zalobot": (ZaloBotInput, FakeZaloBot),
+    "facebook": (FacebookInput, FakeFacebook), "telegram": (TelegramInput, FakeTelegram),
+}
+NAMES = {"sticker": {"zalo": "user_send_sticker", "zalobot": "sticker", "facebook": "sticker", "telegram": "sticker"},
+         "image": {"zalo": "user_send_image", "zalobot": "image", "facebook": "image", "telegram": "photo"},
+         "silent": {"zalo": "user_seen_message", "zalobot": "group_text", "facebook": "read",
+                    "telegram": "edited_message"}}
+
+
+@pytest.fixture(params=list(CONNECTORS))
+def channel(request: pytest.FixtureRequest, data_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    name = request.param
+    connector_cls, fake_cls = CONNECTORS[name]
+    with fake_cls() as fake:
+        for key, value in fake.env().items():  # type: ignore[attr-defined]
+            monkeypatch.setenv(key, value)
+        connector = connector_cls.from_credentials(None)
+        assert connector.enabled
+        yield name, connector, fake
+
+
+def run(coro: Any) -> Any:
+    async def wrapper() -> Any:
+        try:
+            return await coro
+        finally:
+            if ChannelRuntime._instance is not None:
+                await ChannelRuntime._instance.stop()
+
+    return asyncio.run(wrapper())
+
+
+async def post(connector: SignedWebhookInput, bot: ScriptedBot, body: bytes, headers: dict[str, str]) -> int:
+    status, _ = await connector.handle_post(body, headers, APP, bot)
+    return status
+
+
+def test_forged_and_unsigned_requests_never_reach_the_bot(channel: Any) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    data = text_event(name, new_sender(name, 1), new_mid(name, 1), "xin chào")
+
+    async def go() -> tuple[int, int]:
+        body, headers = forged(name, data)
+        bad = await post(connector, bot, body, headers)
+        body, headers = signed(name, data)
+        unsigned = {k: v for k, v in headers.items() if k == "Content-Type"}
+        missing = await post(connector, bot, body, unsigned)
+        await asyncio.sleep(0.3)
+        return bad, missing
+
+    assert run(go()) == (403, 401)
+    assert bot.received == [] and fake.delivered == []
+
+
+def test_text_is_acknowledged_fast_answered_once_through_the_platform(channel: Any) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    sender, mid = new_sender(name, 2), new_mid(name, 2)
+    body, headers = signed(name, text_event(name, sender, mid, "Tội mua bán người bị phạt mấy năm?"))
+
+    bot.delay = 3.0  # a slow turn (action server, model)
+
+    async def go() -> None:
+        assert await post(connector, bot, body, headers) == 200
+        assert fake.delivered == [], "acknowledged before the turn has answered"
+        assert await post(connector, bot, body, headers) == 200  # the platform redelivers
+        await until(lambda: fake.texts_to(sender))
+        await asyncio.sleep(0.5)
+
+    run(go())
+    assert bot.texts == ["Tội mua bán người bị phạt mấy năm?"]
+    assert fake.texts_to(sender) == ["Bạn hỏi: Tội mua bán người bị phạt mấy năm?. Gọi 111."]
+    assert bot.received[0].input_channel == name
+
+
+def test_a_failing_bot_still_answers_with_111(channel: Any) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    bot.fail = True
+    sender = new_sender(name, 3)
+    body, headers = signed(name, text_event(name, sender, new_mid(name, 3), "hỏi"))
+
+    async def go() -> None:
+        assert await post(connector, bot, body, headers) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert fake.texts_to(sender) == [replies.SERVICE_FALLBACK]
+
+
+@pytest.mark.parametrize("what", ["sticker", "image"])
+def test_media_gets_a_polite_answer_without_the_bot(channel: Any, what: str) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    sender = new_sender(name, 4)
+    data = readdress(name, load(name, NAMES[what][name]), sender, new_mid(name, 4))
+    body, headers = signed(name, data)
+
+    async def go() -> None:
+        assert await post(connector, bot, body, headers) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert bot.received == [] and fake.texts_to(sender) == [replies.NON_TEXT_REPLY]
+
+
+def test_seen_receipts_and_unknown_events_are_ignored(channel: Any) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    body, headers = signed(name, load(name, NAMES["silent"][name]))
+
+    async def go() -> None:
+        assert await post(connector, bot, body, headers) == 200
+        await asyncio.sleep(0.5)
+
+    run(go())
+    assert bot.received == [] and fake.delivered == []
+
+
+def test_malformed_body_is_a_400(channel: Any) -> None:
+    name, connector, _ = channel
+    body, headers = signed(name, {"hello": "world"})
+    if name == "zalo":  # Zalo's MAC covers app_id: a body without ours fails verification first
+        assert run(post(connector, ScriptedBot(), body, headers)) == 403
+    else:
+        assert run(post(connector, ScriptedBot(), body, headers)) == 400
+
+
+def test_buttons_map_to_the_native_form_and_taps_reach_the_bot(channel: Any) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    long_payload = '/ask_faq{"faq_id": "bao-tin-tong-dai-111-mien-phi", "faq_part": "more"}'
+    buttons = [{"title": "Người lao động bị giữ hộ chiếu thì phải làm gì?", "payload": "/ask_hotline"},
+               {"title": "Xem thêm", "payload": long_payload}]
+    bot.answer = lambda m: [{"text": "Có phải bạn muốn hỏi:", "buttons": buttons}]
+    sender = new_sender(name, 5)
+    body, headers = signed(name, text_event(name, sender, new_mid(name, 5), "ho chieu"))
+
+    async def go() -> None:
+        assert await post(connector, bot, body, headers) == 200
+        await until(lambda: fake.to(sender))
+        bot.answer = lambda m: [{"text": "Gọi 111."}]
+        await post(connector, bot, *signed(name, choose(name, fake.to(sender)[0], sender, new_mid(name, 6), 1)))
+        await until(lambda: len(bot.received) == 2)
+
+    run(go())
+    delivered = fake.to(sender)[0]
+    if name == "zalo":
+        assert [b["type"] for b in delivered.extra["buttons"]] == ["oa.query.hide"] * 2
+    elif name == "facebook":
+        assert all(len(q["title"]) <= 20 for q in delivered.extra["quick_replies"])
+    elif name == "telegram":
+        keyboard = delivered.extra["reply_markup"]["inline_keyboard"]
+        assert keyboard[0][0]["callback_data"] == "/ask_hotline"
+    else:
+        assert "2. Xem thêm" in delivered.text
+    assert bot.texts[1] == long_payload, "the second button's payload reaches the bot"
+
+
+def test_location_goes_to_the_open_ticket(channel: Any) -> None:
+    name, connector, fake = channel
+    if name == "zalobot":
+        pytest.skip("the Zalo Bot Platform delivers no location events")
+    sender = new_sender(name, 7)
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    ticket = store.open_ticket(name, sender, "immediate", ("lexicon:bi_nhot",), [("user", "cứu tôi")])
+    fixture = {"zalo": "user_send_location", "facebook": "location", "telegram": "location"}[name]
+    body, headers = signed(name, readdress(name, load(name, fixture), sender, new_mid(name, 7)))
+
+    async def go() -> None:
+        assert await post(connector, ScriptedBot(), body, headers) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert fake.texts_to(sender) == [replies.LOCATION_ATTACHED]
+    saved = store.get(ticket.id)
+    assert saved is not None and saved.location is not None and saved.location["source"] == name
+    assert "latitude" in saved.location and any("Vị trí" in m.text for m in saved.messages)
+
+
+def test_location_before_the_ticket_is_attached_when_it_opens(channel: Any) -> None:
+    name, connector, fake = channel
+    if name == "zalobot":
+        pytest.skip("the Zalo Bot Platform delivers no location events")
+    sender = new_sender(name, 8)
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    bot = ScriptedBot()
+
+    def emergency(message: Any) -> list[dict[str, Any]]:  # what action_emergency does
+        store.open_ticket(name, sender, "immediate", ("intent:emergency",))
+        return [{"text": replies.EMERGENCY_REPLY}]
+
+    bot.answer = emergency
+    fixture = {"zalo": "user_send_location", "facebook": "location", "telegram": "location"}[name]
+
+    async def go() -> None:
+        await post(connector, bot, *signed(name, readdress(name, load(name, fixture), sender, new_mid(name, 8))))
+        await until(lambda: fake.texts_to(sender))
+        await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 9), "cuu toi")))
+        await until(lambda: len(fake.texts_to(sender)) == 2)
+
+    run(go())
+    assert fake.texts_to(sender)[0].startswith(replies.LOCATION_NO_TICKET)
+    ticket = store.open_ticket_for(name, sender)
+    assert ticket is not None and ticket.location is not None
+
+
+def test_disabled_channel_logs_one_line_and_answers_503(data_env: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    for var in ("ZALO_OA_SECRET_KEY", "ZALO_APP_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ZALO_ACCESS_TOKEN", "secret-access-token-value")
+    with caplog.at_level(logging.WARNING):
+        connector = ZaloInput.from_credentials(None)
+    assert not connector.enabled
+    lines = [r.getMessage() for r in caplog.records if "zalo disabled" in r.getMessage()]
+    assert len(lines) == 1 and "ZALO_OA_SECRET_KEY" in lines[0] and "secret-access-token-value" not in lines[0]
+    assert run(post(connector, ScriptedBot(), b"{}", {})) == 503
+
+
+def test_facebook_subscription_check(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeFacebook() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = FacebookInput.from_credentials(None)
+        ok = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "CHALLENGE_ACCEPTED"}
+        assert asyncio.run(connector.subscription(ok)) == (200, "CHALLENGE_ACCEPTED")
+        assert asyncio.run(connector.subscription({**ok, "hub.verify_token": "x"}))[0] == 403
+
+
+def test_telegram_button_tap_is_acknowledged(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeTelegram() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = TelegramInput.from_credentials(None)
+        body, headers = signed("telegram", load("telegram", "callback_query"))
+
+        async def go() -> None:
+            assert await post(connector, ScriptedBot(), body, headers) == 200
+            await until(lambda: fake.answered_callbacks and fake.texts_to("987654321"))
+
+        run(go())
+        assert fake.answered_callbacks == ["4382bfdwdsb323b2d9"]
+
+
+def test_a_number_maps_to_an_option_only_right_after_the_list(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeZaloBot() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = ZaloBotInput.from_credentials(None)
+        bot = ScriptedBot()
+        bot.answer = lambda m: [{"text": "Chọn:", "buttons": [{"title": "A", "payload": "/ask_hotline"}]}]
+        sender = new_sender("zalobot", 20)
+
+        async def say(n: int, text: str, replies_expected: int) -> None:
+            event = readdress("zalobot", load("zalobot", "text"), sender, new_mid("zalobot", n), text)
+            assert await post(connector, bot, *signed("zalobot", event)) == 200
+            await until(lambda: len(fake.texts_to(sender)) >= replies_expected)
+
+        async def go() -> None:
+            await say(21, "hỏi", 1)
+            bot.answer = lambda m: [{"text": "Không có lựa chọn."}]
+            await say(22, "1", 2)
+            await say(23, "1", 3)
+
+        run(go())
+        assert bot.texts == ["hỏi", "/ask_hotline", "1"], "a number is plain text once the list is stale"
