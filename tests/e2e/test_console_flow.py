@@ -81,7 +81,7 @@ def test_emergency_to_staff_reply_to_resolve_and_back_to_the_bot(
     assert e2e_bot.tracker(chat_id)["paused"] is True
 
     # It appears on the open queue without a reload.
-    row = page.wait_for_selector(f"#queue-rows tr[data-ticket='{ticket_id}']", timeout=20000)
+    row = page.wait_for_selector(f"#queue-rows tr[data-ticket='{ticket_id}']", timeout=30000)
     assert "Telegram" in row.inner_text()
     assert page.url.endswith("/console/"), "no navigation happened: the row came over the live feed"
     page.screenshot(path=str(shot_dir(tmp_path) / "console-queue.png"))
@@ -90,8 +90,13 @@ def test_emergency_to_staff_reply_to_resolve_and_back_to_the_bot(
     page.click(f"#queue-rows tr[data-ticket='{ticket_id}'] a.ticket-link")
     page.wait_for_selector("#transcript")
     assert "nhốt ở Campuchia" in page.inner_text("#transcript")
+    before = len(telegram.texts_to(chat_id))
     send_telegram(e2e_bot, chat_id, "tôi đang trốn trong nhà vệ sinh, rất sợ")
-    page.wait_for_selector("#transcript li.user:has-text('nhà vệ sinh')", timeout=20000)
+    # The person is told their message went to staff (the turn is done, on a loaded machine this
+    # can take a while) ...
+    wait_text(telegram, chat_id, "được chuyển cho nhân viên", after=before)
+    # ... and the console shows it without a reload.
+    page.wait_for_selector("#transcript li.user:has-text('nhà vệ sinh')", timeout=30000)
 
     # The agent answers with a quick reply plus their own words; it reaches the person on Telegram.
     delivered_before = len(telegram.texts_to(chat_id))
