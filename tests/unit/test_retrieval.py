@@ -39,10 +39,10 @@ def embedder(settings: Settings) -> Embedder:
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory, entries: list[Entry], embedder: Embedder) -> Path:
-    path = tmp_path_factory.mktemp("kb-build")
-    build_index(entries, embedder, path, progress=lambda _m: None)
-    return path
+def build_dir(settings: Settings, entries: list[Entry], embedder: Embedder) -> Path:
+    """The project's index, built (or confirmed up to date) by the real build."""
+    build_index(entries, embedder, settings.index_dir, progress=lambda _m: None)
+    return settings.index_dir
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +109,13 @@ def test_new_index_is_picked_up_and_a_broken_one_is_not(
     tmp_path: Path, entries: list[Entry], embedder: Embedder
 ) -> None:
     build_dir = tmp_path / "build"
-    build_index(entries[:20], embedder, build_dir, progress=lambda _m: None)
+    build_index(entries[:8], embedder, build_dir, progress=lambda _m: None)
     retriever = FaqRetriever(build_dir, embedder, reload_check_seconds=0)
-    assert len(retriever.entries) == 20
+    assert len(retriever.entries) == 8
 
-    build_index(entries[:25], embedder, build_dir, progress=lambda _m: None)
+    build_index(entries[:10], embedder, build_dir, progress=lambda _m: None)
     assert retriever.retrieve("mua bán người là gì").hits
-    assert len(retriever.entries) == 25
+    assert len(retriever.entries) == 10
 
     # A corrupted folder that somehow became current must not replace the working one.
     good = current_index_path(build_dir)
