@@ -134,9 +134,13 @@ def test_emergency_location_is_attached_to_the_ticket(stack: Stack, channel: tup
     _, mid2 = fresh(name)
     assert webhook(stack, name, *signed(name, readdress(name, load(name, fixture), sender, mid2))).status_code == 200
     store = HandoffStore.from_url(db_url(stack))
-    ticket = fake.wait_for(lambda: (t := store.open_ticket_for(name, sender)) and t.location and t, timeout=30)
+    # The location and its transcript line are written one after the other: wait for both.
+    ticket = fake.wait_for(
+        lambda: (t := store.open_ticket_for(name, sender)) and t.location
+        and any("Vị trí" in m.text for m in t.messages) and t,
+        timeout=30,
+    )
     assert ticket.channel == name and ticket.location["source"] == name
-    assert any("Vị trí" in m.text for m in ticket.messages)
 
 
 def test_zalo_token_refresh_works_and_persists(stack: Stack, platforms: dict[str, FakePlatform]) -> None:
