@@ -13,13 +13,14 @@ APY := $(ACT_VENV)/bin/python
 EMBED_MODEL := models/multilingual-e5-small
 RASA_MODEL := models/rasa/helpline.tar.gz
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run chat test test-unit test-integration test-rasa-env test-e2e lint validate train index \
-        kb-validate kb-review model eval eval-safety bench simulate clean
+.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale lint validate \
+        train index kb-validate kb-review model eval eval-safety bench purge simulate clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,6 +70,12 @@ train: $(RASA_MODEL) ## train the Rasa model if its inputs changed
 run: setup ## set up if needed, then run actions + handoff + Rasa until Ctrl-C
 	$(APY) scripts/run.py
 
+run-scaled: setup $(NGINX) ## 2 Rasa + 2 action servers behind nginx, PostgreSQL + Redis (docs/deployment.md)
+	$(APY) scripts/run_scaled.py
+
+purge: $(ACT_VENV)/.installed ## delete conversation data older than HELPLINE_RETENTION_DAYS (DAYS=N, DRY_RUN=1)
+	$(APY) -m helpline.retention $(if $(DAYS),--days $(DAYS)) $(if $(DRY_RUN),--dry-run)
+
 chat: ## chat with the running assistant in this terminal
 	@$(PY311) scripts/chat.py
 
@@ -100,20 +107,27 @@ $(CHROMIUM):
 	@echo "==> Debian's Chromium for the console's browser test (playwright install cannot download browsers here)"
 	apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core
 
+$(NGINX):
+	@echo "==> Debian's nginx: the local load balancer of the scaled mode (run-scaled, its tests, bench)"
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light
+
 test-rasa-env: $(RASA_VENV)/.installed ## connector tests in the Rasa environment (rasa, python-telegram-bot)
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 
 test-e2e: setup $(CHROMIUM) ## staff console in headless Chromium over the real stack
 	$(APY) -m pytest tests/e2e -q
 
-test: setup $(CHROMIUM) lint validate ## everything: lint, validate, unit, connectors, integration, e2e, evaluations
+test-scale: setup $(NGINX) ## 2 replicas behind nginx share one conversation (PostgreSQL + Redis)
+	$(APY) -m pytest tests/scale -q
+
+test: setup $(CHROMIUM) $(NGINX) lint validate ## everything: lint, validate, unit, connectors, integration, e2e, evaluations
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
 	$(APY) scripts/eval_retrieval.py --check
 
-bench: setup ## p50/p95 latency and RSS through the REST channel
-	$(APY) scripts/bench.py
+bench: setup $(NGINX) ## latency, throughput, RSS, cold start, 1 vs 2 replicas, index sizes (docs/performance.md)
+	$(APY) scripts/bench.py $(BENCH_ARGS)
 
 simulate: setup ## chat through one channel's real connector against a local fake platform (CHANNEL=zalo|zalobot|facebook|telegram)
 	@test -n "$(CHANNEL)" || { echo "usage: make simulate CHANNEL=zalo|zalobot|facebook|telegram"; exit 1; }

@@ -80,11 +80,16 @@ def stack_environment(data_dir: Path, ports: Ports, base: Mapping[str, str] | No
         PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         PYTHONUNBUFFERED="1",
     )
+    # One TensorFlow thread per pool: DIET predicts one short message at a time, and on 2 cores
+    # the extra threads cost more in synchronisation than they gain (docs/performance.md).
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     return env
 
 
 def services(ports: Ports, env: Mapping[str, str], model: Path = RASA_MODEL) -> list[Service]:
-    rasa = str(RASA_VENV / "bin" / "rasa")
+    # `rasa run` with the measured fix of bot/rasa_server.py (HELPLINE_RASA_PATCHES=0: plain Rasa).
+    rasa = [str(RASA_VENV / "bin" / "python"), "-m", "bot.rasa_server"]
     py = str(ACTIONS_VENV / "bin" / "python")
     return [
         Service("actions", [py, "-m", "actions.server", "--port", str(ports.actions)],
@@ -92,7 +97,7 @@ def services(ports: Ports, env: Mapping[str, str], model: Path = RASA_MODEL) -> 
         Service("handoff", [py, "-m", "helpline.handoff"], f"http://127.0.0.1:{ports.handoff}/health"),
         Service(
             "rasa",
-            [rasa, "run", "--model", str(model), "--endpoints", "bot/endpoints.yml",
+            [*rasa, "run", "--model", str(model), "--endpoints", "bot/endpoints.yml",
              "--credentials", "bot/credentials.yml", "--port", str(ports.rasa), "--interface", "127.0.0.1",
              "--enable-api", "--auth-token", env["RASA_TOKEN"]],
             f"http://127.0.0.1:{ports.rasa}/webhooks/rest/",
@@ -178,9 +183,9 @@ class Stack:
         return next((s for s in self.services.values() if s.process is not None and not s.running), None)
 
 
-def run_foreground(data_dir: Path) -> int:
+def run_foreground(data_dir: Path, stack: Stack | None = None) -> int:
     """Run until Ctrl-C or until one service dies; stop everything cleanly either way."""
-    stack = Stack(data_dir, Ports.from_env(os.environ))
+    stack = stack or Stack(data_dir, Ports.from_env(os.environ))
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

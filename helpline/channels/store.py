@@ -97,25 +97,31 @@ class ChannelStore:
                   "WHERE channel = ? AND message_id = ?", (self._ts(), channel, message_id))
 
     def unfinished_inbound(self, channels: list[str], older_than: dt.timedelta) -> list[Inbound]:
-        """Messages acknowledged but never answered (the process died), for replay.
+        """Claim the messages acknowledged but never answered (the process died), for replay.
 
         Each call counts a replay; after :data:`MAX_REPLAYS` the message is closed,
-        so one poisonous message cannot loop forever.
+        so one poisonous message cannot loop forever. The claim is a lease in the
+        database: a claimed message's ``received_at`` moves to now, so it is due
+        again only after another ``older_than``, and with several Rasa replicas
+        (one maintenance loop each) a message is replayed by one of them only
+        (PostgreSQL rows are taken with ``FOR UPDATE SKIP LOCKED``; SQLite write
+        transactions are serial).
         """
         if not channels:
             return []
         marks = ", ".join("?" for _ in channels)
         cutoff = self._ts(self._now() - older_than)
+        lock = "" if self._d.is_sqlite else " FOR UPDATE SKIP LOCKED"
         with self._db.transaction("find unanswered inbound messages") as q:
             q.run(f"UPDATE channel_inbound SET status = 'done', body = NULL, done_at = ? WHERE status = 'received' "
                   f"AND replays >= ? AND received_at <= ? AND channel IN ({marks})",
                   (self._ts(), MAX_REPLAYS, cutoff, *channels))
             rows = q.all(f"SELECT channel, message_id, body FROM channel_inbound WHERE status = 'received' "
                          f"AND received_at <= ? AND body IS NOT NULL AND channel IN ({marks}) "
-                         "ORDER BY received_at LIMIT 100", (cutoff, *channels))
+                         f"ORDER BY received_at LIMIT 100{lock}", (cutoff, *channels))
             for channel, message_id, _ in rows:
-                q.run("UPDATE channel_inbound SET replays = replays + 1 WHERE channel = ? AND message_id = ?",
-                      (channel, message_id))
+                q.run("UPDATE channel_inbound SET replays = replays + 1, received_at = ? "
+                      "WHERE channel = ? AND message_id = ?", (self._ts(), channel, message_id))
         return [Inbound.from_json(r[2]) for r in rows]
 
     def purge_inbound(self, older_than: dt.timedelta) -> int:

@@ -57,13 +57,17 @@ class EntryClassifier:
         norm = float(np.linalg.norm(values))
         return np.asarray(idx, dtype=np.int64), values / norm if norm else values
 
-    def probabilities(self, text: str) -> dict[str, float]:
+    def probability_array(self, text: str) -> np.ndarray:
+        """Probabilities in the order of :attr:`labels` (float32)."""
         idx, values = self._vector(text)
         logits = self.bias + (values @ self.weights[idx] if len(idx) else 0.0)
         logits = logits - logits.max()
         probs = np.exp(logits)
         probs /= probs.sum()
-        return dict(zip(self.labels, probs.tolist(), strict=True))
+        return probs
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        return dict(zip(self.labels, self.probability_array(text).tolist(), strict=True))
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str]) -> EntryClassifier:

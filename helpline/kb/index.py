@@ -37,6 +37,19 @@ if TYPE_CHECKING:
 
 BUILDER_VERSION = 2
 CURRENT = "current"
+# Training the entry classifier grows with entries x features (10,000 entries would need
+# gigabytes and hours); above this many entries the index has no classifier and retrieval
+# fuses the dense and lexical signals only (docs/performance.md).
+CLASSIFIER_MAX_ENTRIES_ENV = "HELPLINE_CLASSIFIER_MAX_ENTRIES"
+CLASSIFIER_MAX_ENTRIES = 2000
+# Exact search (IndexFlatIP) costs ~7 ms per query at 60,000 question forms on 2 cores; above
+# this many vectors the build makes an HNSW graph instead (~0.2 ms, approximate: see
+# docs/performance.md for its recall). The handbook (~2,200 forms) stays exact.
+HNSW_MIN_VECTORS_ENV = "HELPLINE_HNSW_MIN_VECTORS"
+HNSW_MIN_VECTORS = 20000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
 
 
 @dataclass(frozen=True)
@@ -116,16 +129,25 @@ def build_index(
     vectors = embedder.encode_docs([d.text for d in docs], show_progress=True)
     vectors = np.ascontiguousarray(vectors, dtype="float32")
     progress(f"embedded in {time.perf_counter() - started:.1f} s; writing {target.name}")
-    index = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors) >= int(os.environ.get(HNSW_MIN_VECTORS_ENV, HNSW_MIN_VECTORS)):
+        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    else:
+        index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     staging = build_dir / f".staging-{digest[:12]}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     faiss.write_index(index, str(staging / "faiss.index"))
-    progress("training the entry classifier on questions and paraphrases ...")
-    started = time.perf_counter()
-    EntryClassifier.train([t for e in entries for t in e.texts], [e.id for e in entries for _ in e.texts]).save(staging)
-    progress(f"classifier trained in {time.perf_counter() - started:.1f} s")
+    limit = int(os.environ.get(CLASSIFIER_MAX_ENTRIES_ENV, CLASSIFIER_MAX_ENTRIES))
+    if len(entries) <= limit:
+        progress("training the entry classifier on questions and paraphrases ...")
+        started = time.perf_counter()
+        EntryClassifier.train([t for e in entries for t in e.texts],
+                              [e.id for e in entries for _ in e.texts]).save(staging)
+        progress(f"classifier trained in {time.perf_counter() - started:.1f} s")
+    else:
+        progress(f"no entry classifier: {len(entries)} entries > {limit} ({CLASSIFIER_MAX_ENTRIES_ENV})")
     manifest = {
         "builder_version": BUILDER_VERSION,
         "model_id": embedder.model_id,
@@ -189,6 +211,8 @@ def load_index(path: Path, *, expected_model_id: str | None = None) -> LoadedInd
     entries = {e["id"]: _entry_from_json(e) for e in entries_raw}
     docs = [IndexDoc(d["entry_id"], d["text"]) for d in manifest["docs"]]
     index = faiss.read_index(str(path / "faiss.index"))
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     problems = []
     if index.ntotal != len(docs):
         problems.append(f"index has {index.ntotal} vectors but the manifest lists {len(docs)}")

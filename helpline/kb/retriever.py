@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from helpline.kb.entries import Entry
 from helpline.kb.index import LoadedIndex, current_index_path, load_index, search_dense
 from helpline.kb.lexical import LexicalIndex
@@ -64,14 +66,23 @@ class Retrieval:
 
 
 class _Snapshot:
-    """One loaded index with its lexical twin; replaced whole on reload."""
+    """One loaded index with its lexical twin; replaced whole on reload.
+
+    Signals are fused over numpy arrays indexed by entry position, so a query
+    costs the same few vector operations with 150 or 10,000 entries.
+    """
 
     def __init__(self, loaded: LoadedIndex) -> None:
         self.loaded = loaded
         self.lexical = LexicalIndex([d.text for d in loaded.docs])
-        self.doc_entry = [d.entry_id for d in loaded.docs]
         self.entry_ids = list(loaded.entries)
+        position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
+        self.doc_entry = np.asarray([position[d.entry_id] for d in loaded.docs], dtype=np.int64)
         self.answers = LexicalIndex([f"{e.question} {e.answer}" for e in loaded.entries.values()])
+        classifier = loaded.classifier
+        # Classifier labels are sorted; this maps them to entry positions.
+        self.label_entry = (np.asarray([position[label] for label in classifier.labels], dtype=np.int64)
+                            if classifier is not None else None)
 
 
 class FaqRetriever:
@@ -134,34 +145,44 @@ class FaqRetriever:
         w = self.weights
         dense_weight = w.dense_accented if has_diacritics(query) else w.dense_unaccented
 
-        dense: dict[str, float] = {}
-        vector = self.embedder.encode_queries([query])[0]
-        for doc_id, score in search_dense(snap.loaded, vector, min(candidates, len(snap.doc_entry))):
-            entry_id = snap.doc_entry[doc_id]
-            dense[entry_id] = max(dense.get(entry_id, 0.0), score)
-        lexical: dict[str, float] = {}
-        for doc_id, score in enumerate(snap.lexical.scores(query)):
-            if score > 0:
-                entry_id = snap.doc_entry[doc_id]
-                lexical[entry_id] = max(lexical.get(entry_id, 0.0), score)
+        n = len(snap.entry_ids)
+        vector = self.embedder.encode_query(query)
+        # Per entry: the best of its question forms. Entries outside every signal are not candidates.
+        dense = np.zeros(n, dtype=np.float64)
+        candidate = np.zeros(n, dtype=bool)
+        found = search_dense(snap.loaded, vector, min(candidates, len(snap.doc_entry)))
+        if found:
+            doc_ids, doc_scores = zip(*found, strict=True)
+            entries = snap.doc_entry[list(doc_ids)]
+            np.maximum.at(dense, entries, np.asarray(doc_scores, dtype=np.float64))
+            candidate[entries] = True
+        lexical = np.zeros(n, dtype=np.float64)
+        doc_lex = snap.lexical.scores(query)
+        hit_docs = np.flatnonzero(doc_lex > 0)
+        np.maximum.at(lexical, snap.doc_entry[hit_docs], doc_lex[hit_docs])
+        candidate[snap.doc_entry[hit_docs]] = True
+        answer_lex = snap.answers.scores(query)
+        positive = answer_lex > 0
+        lexical[positive] += w.answer_text * answer_lex[positive]
+        candidate |= positive
+        probs = np.zeros(n, dtype=np.float64)
+        class_weight = 0.0
+        if snap.loaded.classifier is not None and snap.label_entry is not None:
+            probs[snap.label_entry] = snap.loaded.classifier.probability_array(query)
+            class_weight = w.classifier
+            candidate |= probs > 0.01
 
-        for entry_id, score in zip(snap.entry_ids, snap.answers.scores(query), strict=True):
-            if score > 0:
-                lexical[entry_id] = lexical.get(entry_id, 0.0) + w.answer_text * score
-        probs = snap.loaded.classifier.probabilities(query) if snap.loaded.classifier else {}
-        class_weight = w.classifier if probs else 0.0
-
-        hits = []
-        for entry_id in set(dense) | set(lexical) | {e for e, p in probs.items() if p > 0.01}:
-            d = dense.get(entry_id, 0.0)
-            lex = lexical.get(entry_id, 0.0)
-            d_scaled = min(1.0, max(0.0, (d - w.dense_floor) / (1.0 - w.dense_floor)))
-            base = dense_weight * d_scaled + (1 - dense_weight) * lex
-            p = probs.get(entry_id, 0.0)
-            hits.append(Hit(entry_id, (1 - class_weight) * base + class_weight * p, d, lex, p))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        top = tuple(hits[:k])
-        confident = bool(top) and top[0].score >= self.threshold
+        d_scaled = np.clip((dense - w.dense_floor) / (1.0 - w.dense_floor), 0.0, 1.0)
+        base = dense_weight * d_scaled + (1 - dense_weight) * lexical
+        scores = np.where(candidate, (1 - class_weight) * base + class_weight * probs, -np.inf)
+        count = min(k, int(candidate.sum()))
+        if count == 0:
+            return Retrieval(query, (), False)
+        best = np.argpartition(-scores, count - 1)[:count] if count < n else np.arange(n)
+        best = best[np.lexsort((best, -scores[best]))][:count]
+        top = tuple(Hit(snap.entry_ids[i], float(scores[i]), float(dense[i]), float(lexical[i]), float(probs[i]))
+                    for i in best)
+        confident = top[0].score >= self.threshold
         if confident and len(top) > 1:
             confident = top[0].score - top[1].score >= self.margin
         return Retrieval(query, top, confident)

@@ -35,8 +35,11 @@ def test_unfinished_messages_are_replayed_a_bounded_number_of_times(store: Chann
     [again] = store.unfinished_inbound(["zalo"], dt.timedelta(seconds=60))
     assert again == event("m1"), "the parsed event survives intact"
     assert store.unfinished_inbound(["telegram"], dt.timedelta(seconds=60)) == []
+    assert store.unfinished_inbound(["zalo"], dt.timedelta(seconds=60)) == [], "claimed: leased for 60 s"
     for _ in range(MAX_REPLAYS - 1):
+        clock.advance(seconds=61)
         assert store.unfinished_inbound(["zalo"], dt.timedelta(seconds=60))
+    clock.advance(seconds=61)
     assert store.unfinished_inbound(["zalo"], dt.timedelta(seconds=60)) == []
     assert store.claim_inbound(event("m1")) is False, "still deduplicated"
 

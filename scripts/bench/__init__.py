@@ -1,0 +1,1 @@
+"""`make bench` building blocks: workload, clients, stacks under test, index benchmark, report."""
