@@ -13,7 +13,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.services import get_services
 from helpline import replies
+from helpline.errors import HandoffError
 from helpline.handoff import Ticket
+from helpline.handoff.spool import TicketRequest
 
 logger = logging.getLogger(__name__)
 TRANSCRIPT_TURNS = 10
@@ -30,19 +32,32 @@ def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tup
 
 
 async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str]) -> Ticket | None:
-    """Open (or join) the person's ticket; None if the store is unavailable."""
+    """Open (or join) the person's ticket; None if the store is unavailable.
+
+    During a database outage the request is spooled to disk and the handoff service opens
+    it as soon as the database is back (:mod:`helpline.handoff.spool`): the ticket is late, not lost.
+    """
     channel = tracker.get_latest_input_channel() or "rest"
+    history = recent_messages(tracker)
 
     def _open() -> Ticket:
         store = get_services().handoff
         # A ticket already open has the earlier transcript: add only what is new.
-        history = recent_messages(tracker)
+        messages = history
         if store.open_ticket_for(channel, tracker.sender_id) is not None:
-            history = [m for m in history[-1:] if m[0] == "user"]
-        return store.open_ticket(channel, tracker.sender_id, priority, tuple(reasons), history)
+            messages = [m for m in history[-1:] if m[0] == "user"]
+        return store.open_ticket(channel, tracker.sender_id, priority, tuple(reasons), messages)
 
     try:
         return await asyncio.to_thread(_open)
+    except HandoffError as exc:
+        logger.error("could not open a handoff ticket: %s; spooling it", exc)
+        request = TicketRequest(channel, tracker.sender_id, priority, tuple(reasons), tuple(history))
+        try:
+            await asyncio.to_thread(get_services().spool.put, request)
+        except OSError:
+            logger.exception("could not spool a handoff ticket")
+        return None
     except Exception:
         logger.exception("could not open a handoff ticket")
         return None

@@ -18,6 +18,8 @@ from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
+from helpline import logmask
+
 logger = logging.getLogger("actions.server")
 # rasa-sdk reads optional tracing settings from here.
 ENDPOINTS = "bot/endpoints.yml"
@@ -31,6 +33,7 @@ async def _warm_up(app: Sanic) -> None:
 
 
 def create_app(executor: ActionExecutor) -> Sanic:
+    logmask.install()  # also in each worker process: no secret or personal data in any log line
     app = create_app_for_serve(executor, cors_origins=[], endpoints=ENDPOINTS)
     app.register_listener(_warm_up, "after_server_start")
     return app
@@ -45,6 +48,7 @@ def main() -> None:
     logging.basicConfig(
         level=os.environ.get("HELPLINE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    logmask.install()
     executor = ActionExecutor()
     executor.register_package("actions")
     loader = AppLoader(factory=partial(create_app, executor))

@@ -7,6 +7,7 @@ import threading
 from functools import cached_property
 
 from helpline.handoff import HandoffStore
+from helpline.handoff.spool import TicketSpool
 from helpline.kb.embedder import Embedder
 from helpline.kb.retriever import FaqRetriever
 from helpline.settings import Settings
@@ -36,6 +37,10 @@ class Services:
     def handoff(self) -> HandoffStore:
         with self._lock:
             return HandoffStore.from_url(self.settings.handoff_db_url)
+
+    @cached_property
+    def spool(self) -> TicketSpool:
+        return TicketSpool.in_data_dir(self.settings.data_dir)
 
     def warm_up(self) -> None:
         """Load the model and index before the first user waits for them."""

@@ -46,10 +46,14 @@ class EmergencyIntentOverride(GraphComponent):
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             risk = detect(text, intent=intent)
             message.set(RISK_KEY, {"level": risk.level.value, "reasons": list(risk.reasons)}, add_to_output=True)
-            if risk.is_emergency and intent != EMERGENCY_INTENT:
+            if risk.is_emergency:
+                # The lexicon is authoritative. The classifier's other intents stay in the ranking at no more
+                # than half confidence: the FallbackClassifier that runs next compares the top two, and a
+                # confident second guess (0.95 for ask_human) would otherwise turn danger into nlu_fallback.
                 override = {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 ranking = [override] + [
-                    r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != EMERGENCY_INTENT
+                    {**r, PREDICTED_CONFIDENCE_KEY: min(float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0), 0.5)}
+                    for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != EMERGENCY_INTENT
                 ]
                 message.set(INTENT, override, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

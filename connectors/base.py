@@ -14,9 +14,10 @@ A channel whose settings are missing still loads: it logs one line
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -25,13 +26,22 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.guard import client_ip, guards, limit_request_size
 from connectors.runtime import ChannelRuntime
-from connectors.turn import attach_pending_location, finish_turn, location_turn, media_turn
+from connectors.turn import (
+    attach_pending_location,
+    finish_turn,
+    limited_turn,
+    location_turn,
+    media_turn,
+    run_turn,
+)
 from helpline.channels.inbound import MEDIA_KINDS, Inbound, choice_number
 from helpline.channels.messages import reply_from_message, split_message_dict
 from helpline.channels.outbox import Sender
 from helpline.channels.store import CHOICES_MEMO, ChannelStore
 from helpline.errors import ConfigError, HelplineError
+from helpline.ratelimit import retry_after_header
 from helpline.text import clean, mask_id
 
 logger = logging.getLogger(__name__)
@@ -50,6 +60,30 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         wanted = name.lower()
         value = next((v for k, v in headers.items() if k.lower() == wanted), None)
     return value
+
+
+class SenderLocks:
+    """One FIFO lock per person, dropped when nobody holds or waits for it (memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_sender_locks = SenderLocks()
 
 
 class OutboxOutputChannel(CollectingOutputChannel):
@@ -147,8 +181,16 @@ class SignedWebhookInput(InputChannel):
             logger.exception("%s: start-up step failed", self.channel)
 
     async def handle_post(self, body: bytes, headers: Mapping[str, str], app: Any,
-                          on_new_message: OnNewMessage) -> tuple[int, dict[str, Any]]:
-        """Everything a webhook POST does before the 200: returns (status, JSON body)."""
+                          on_new_message: OnNewMessage, client: str = "") -> tuple[int, dict[str, Any]]:
+        """Everything a webhook POST does before the 200: returns (status, JSON body).
+
+        ``client`` is the caller's address, for the per-IP limit; a 429 body carries ``retry_after``.
+        """
+        wait = guards().webhook_ip.hit(client or "?")
+        if wait:
+            # Nothing is journaled: the platform keeps the message and delivers it again later.
+            logger.warning("%s: webhook requests over the per-address limit", self.channel)
+            return 429, {"error": "too many requests", "retry_after": retry_after_header(wait)}
         if not self.enabled:
             return 503, {"error": f"the {self.channel} channel is disabled on this server: {self.problem}"}
         if len(body) > MAX_BODY_BYTES:
@@ -186,14 +228,19 @@ class SignedWebhookInput(InputChannel):
         return 200, {"ok": True, "accepted": accepted}
 
     async def process(self, inbound: Inbound) -> None:
-        """One message's turn and the enqueueing of its replies; on failure it stays to be replayed."""
+        """One message's turn and the enqueueing of its replies; on failure it stays to be replayed.
+
+        One person's messages are handled one at a time, in the order they arrived, so their
+        replies and the lines on their ticket keep that order.
+        """
         runtime = ChannelRuntime.get()
         key = (inbound.channel, inbound.message_id)
         runtime.in_flight.add(key)
         try:
-            messages = await self.turn(inbound)
-            await self.enqueue(runtime, inbound, messages)
-            await asyncio.to_thread(runtime.store.finish_inbound, inbound.channel, inbound.message_id)
+            async with _sender_locks.hold((inbound.channel, inbound.sender_id)):
+                messages = await self.turn(inbound)
+                await self.enqueue(runtime, inbound, messages)
+                await asyncio.to_thread(runtime.store.finish_inbound, inbound.channel, inbound.message_id)
             runtime.worker.wake()
         except Exception:
             logger.exception("%s: could not answer a message from %s; it will be replayed", self.channel,
@@ -228,18 +275,16 @@ class SignedWebhookInput(InputChannel):
         if inbound.kind not in ("text", "postback"):
             return []
         text = await self._user_text(ChannelRuntime.get().store, inbound)
+        limits = guards()
+        if limits.sender_over_limit(self.channel, sender_id, text):
+            return await limited_turn(self.channel, sender_id, text, limits.notify_sender(self.channel, sender_id))
         collector = CollectingOutputChannel()
         failed = False
         if text and self._on_new_message is not None:
-            try:
-                await self._on_new_message(UserMessage(
-                    text, collector, sender_id, input_channel=self.channel,
-                    message_id=f"{self.channel}:{inbound.message_id}",
-                    metadata={"platform_message_id": inbound.message_id, "event": inbound.event},
-                ))
-            except Exception:
-                logger.exception("%s: the bot failed on a message from %s", self.channel, mask_id(sender_id))
-                failed = True
+            message = UserMessage(text, collector, sender_id, input_channel=self.channel,
+                                  message_id=f"{self.channel}:{inbound.message_id}",
+                                  metadata={"platform_message_id": inbound.message_id, "event": inbound.event})
+            failed = not await run_turn(self._on_new_message, message, self.channel, sender_id)
         messages = await finish_turn(agent, self.channel, sender_id, text, list(collector.messages), failed)
         await attach_pending_location(self.channel, sender_id)
         return messages
@@ -280,6 +325,10 @@ class SignedWebhookInput(InputChannel):
             if self.enabled:
                 self.activate(app, on_new_message)
 
+        @hook.listener("before_server_start")
+        async def limit_size(app: Any, loop: Any) -> None:
+            limit_request_size(app)
+
         @hook.listener("before_server_stop")
         async def stop(app: Any, loop: Any) -> None:
             if ChannelRuntime._instance is not None:
@@ -300,7 +349,8 @@ class SignedWebhookInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             status, payload = await self.handle_post(request.body or b"", request.headers, request.app,
-                                                     on_new_message)
-            return response.json(payload, status=status)
+                                                     on_new_message, client_ip(request))
+            headers = {"Retry-After": payload.pop("retry_after")} if "retry_after" in payload else None
+            return response.json(payload, status=status, headers=headers)
 
         return hook

@@ -13,8 +13,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.turn import finish_turn
+from connectors.guard import client_ip, guards, limit_request_size
+from connectors.turn import finish_turn, limited_turn, run_turn
+from helpline import replies
 from helpline.channels.outbox import Outbox
+from helpline.ratelimit import retry_after_header
 from helpline.settings import Settings
 from helpline.text import clean
 
@@ -41,6 +44,18 @@ def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
+def _json_content_type(request: Request) -> bool:
+    """JSON bodies only; a missing type and text/plain (sent by simple web widgets) are accepted too."""
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return kind in ("", "application/json", "text/plain") or kind.endswith("+json")
+
+
+def _slow_down(sender: str | None, wait: float) -> HTTPResponse:
+    """429 that still carries the hotlines, in the shape of a normal reply."""
+    message = {"text": replies.RATE_LIMITED, **({"recipient_id": sender} if sender else {})}
+    return response.json([message], status=429, headers={"Retry-After": retry_after_header(wait)})
+
+
 class HelplineRestInput(InputChannel):
     @classmethod
     def name(cls) -> str:
@@ -53,8 +68,18 @@ class HelplineRestInput(InputChannel):
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @hook.listener("before_server_start")
+        async def limit_size(app: Any, loop: Any) -> None:
+            limit_request_size(app)
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            limits = guards()
+            wait = limits.rest_ip.hit(client_ip(request))
+            if wait:
+                return _slow_down(None, wait)
+            if not _json_content_type(request):
+                return _error(415, "Content-Type must be application/json")
             try:
                 body = request.json
             except Exception:
@@ -69,17 +94,16 @@ class HelplineRestInput(InputChannel):
             if len(text) > MAX_MESSAGE_CHARS:
                 return _error(413, f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
             text = clean(text)
+            if limits.sender_over_limit(self.name(), sender, text):
+                messages = await limited_turn(self.name(), sender, text) + await _mailbox(sender)
+                wait = limits.sender_wait(self.name(), sender)
+                return response.json(messages, status=429, headers={"Retry-After": retry_after_header(wait)})
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = CollectingOutputChannel()
             failed = False
             if text:
-                try:
-                    await on_new_message(
-                        UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
-                    )
-                except Exception:
-                    logger.exception("the bot failed on a REST message")
-                    failed = True
+                message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+                failed = not await run_turn(on_new_message, message, self.name(), sender)
             agent = getattr(request.app.ctx, "agent", None)
             messages = await finish_turn(agent, self.name(), sender, text, list(collector.messages), failed)
             # REST cannot push: staff replies and reminders waiting in the outbox ride on this response.

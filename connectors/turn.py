@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from helpline import replies
+from helpline.channels.outbox import Outbox
 from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
+from helpline.handoff.spool import TicketRequest, TicketSpool, open_or_spool
 from helpline.privacy import command_name, is_command
-from helpline.safety import detect
+from helpline.safety import Risk, detect
 from helpline.settings import Settings
 from helpline.text import mask_id
 
@@ -38,6 +40,16 @@ def _handoff_store() -> HandoffStore:
 @lru_cache(maxsize=1)
 def _channel_store() -> ChannelStore:
     return ChannelStore.from_url(Settings.from_env().handoff_db_url)
+
+
+@lru_cache(maxsize=1)
+def _outbox() -> Outbox:
+    return Outbox.from_url(Settings.from_env().handoff_db_url)
+
+
+@lru_cache(maxsize=1)
+def _spool() -> TicketSpool:
+    return TicketSpool.in_data_dir(Settings.from_env().data_dir)
 
 
 LOCATION_MEMO = "location"
@@ -70,8 +82,11 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
         await store.delete(sender_id) if hasattr(store, "delete") else None
         count = -1
     logger.info("forgot sender %s (%d tracker rows)", mask_id(sender_id), count)
+    # Everything else kept under this person's id, on every channel: the dedupe journal, button and
+    # location memos, and queued or delivered messages (this turn's own reply is queued afterwards).
     try:
         await asyncio.to_thread(_channel_store().delete_recipient, sender_id)
+        await asyncio.to_thread(_outbox().delete_recipient, None, sender_id)
     except Exception:
         logger.exception("could not delete the channel data of %s", mask_id(sender_id))
 
@@ -86,19 +101,34 @@ async def _is_paused(agent: Any, sender_id: str) -> bool:
 
 
 async def _route_to_ticket(channel: str, sender_id: str, text: str) -> bool:
-    def _append() -> bool:
-        store = _handoff_store()
-        ticket = store.open_ticket_for(channel, sender_id)
-        if ticket is None:
-            return False
-        store.add_message(ticket.id, "user", text)
-        return True
-
+    """Put the person's text on their open ticket; False if they have none (or the store failed)."""
     try:
-        return await asyncio.to_thread(_append)
+        return await asyncio.to_thread(_handoff_store().add_user_message, channel, sender_id, text) is not None
     except Exception:
         logger.exception("could not add a message to the ticket of %s", mask_id(sender_id))
         return False
+
+
+async def run_turn(on_new_message: Callable[[Any], Awaitable[Any]], message: Any, channel: str, sender_id: str
+                   ) -> bool:
+    """Hand one message to the bot; False if it failed or took too long (the caller sends the fallback).
+
+    Rasa waits up to five minutes for an action server that hangs; a person must not.
+    """
+    try:
+        await asyncio.wait_for(on_new_message(message), timeout=_turn_timeout())
+    except asyncio.TimeoutError:
+        logger.error("%s: the bot took too long for %s; sending the fallback", channel, mask_id(sender_id))
+        return False
+    except Exception:
+        logger.exception("%s: the bot failed on a message from %s", channel, mask_id(sender_id))
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _turn_timeout() -> float:
+    return max(1.0, Settings.from_env().turn_timeout_seconds)
 
 
 async def finish_turn(
@@ -113,14 +143,68 @@ async def finish_turn(
         except Exception:
             logger.exception("could not delete the tracker of %s", mask_id(sender_id))
     if any(m.get("text") for m in out):
+        # While a ticket is open, staff see everything the person writes, paused or not (a session
+        # that expired after an hour unpauses the bot; a ticket opened late may not be paused).
+        if text:
+            await _route_to_ticket(channel, sender_id, text)
         return out
     if not failed and agent is not None and await _is_paused(agent, sender_id):
         await _route_to_ticket(channel, sender_id, text)
         return [*out, {"recipient_id": sender_id, "text": replies.WAITING_FOR_STAFF}]
-    risk = detect(text)
-    fallback = replies.EMERGENCY_REPLY if risk.is_emergency else replies.SERVICE_FALLBACK
+    # The bot could not answer: action server, tracker or lock store down, or a bug.
     logger.warning("no bot reply for %s; sent the fallback", mask_id(sender_id))
-    return [*out, {"recipient_id": sender_id, "text": fallback}]
+    risk = detect(text)
+    if risk.is_emergency:
+        # What action_emergency would have done: the hotlines at once, a ticket, the bot paused.
+        opened = await _fallback_ticket(agent, channel, sender_id, text, risk)
+        after = f"{replies.STAFF_JOINING}\n\n{replies.DELETE_CHAT_TIP}" if opened else replies.STAFF_UNAVAILABLE
+        return [*out, _reply(sender_id, replies.EMERGENCY_REPLY), _reply(sender_id, after)]
+    if text and await _route_to_ticket(channel, sender_id, text):
+        return [*out, _reply(sender_id, replies.WAITING_FOR_STAFF)]
+    return [*out, _reply(sender_id, replies.SERVICE_FALLBACK)]
+
+
+async def _pause(agent: Any, sender_id: str) -> None:
+    """Pause the bot for this person, as action_emergency does (best effort: the tracker store may be down)."""
+    from rasa.shared.core.events import ConversationPaused
+
+    try:
+        tracker = await agent.tracker_store.get_or_create_tracker(sender_id)
+        tracker.update(ConversationPaused())
+        await agent.tracker_store.save(tracker)
+    except Exception:
+        logger.exception("could not pause the conversation of %s", mask_id(sender_id))
+
+
+async def _fallback_ticket(agent: Any, channel: str, sender_id: str, text: str, risk: Risk) -> bool:
+    """Open a ticket for a message that looks like danger when the bot failed; spooled if the database is down."""
+    request = TicketRequest(channel, sender_id, risk.level.value, (*risk.reasons, "bot_unavailable"),
+                            (("user", text),))
+    try:
+        ticket = await asyncio.to_thread(open_or_spool, _handoff_store(), _spool(), request)
+    except Exception:
+        logger.exception("could not open or spool a ticket for %s", mask_id(sender_id))
+        return False
+    if ticket is None:
+        return False
+    logger.warning("ticket %d opened by the channel for %s: the bot could not answer", ticket.id,
+                   mask_id(sender_id))
+    if agent is not None:
+        await _pause(agent, sender_id)
+    return True
+
+
+async def limited_turn(channel: str, sender_id: str, text: str, notify: bool = True) -> list[dict[str, Any]]:
+    """A message over its sender's rate limit: it skips the bot, but is never dropped silently.
+
+    On an open ticket it goes to staff; otherwise the person is told to slow down, with 113 and
+    111. ``notify=False`` (push channels, already told within the last minute) sends nothing.
+    """
+    logger.warning("%s: %s is over the message rate limit", channel, mask_id(sender_id))
+    on_ticket = bool(text) and await _route_to_ticket(channel, sender_id, text)
+    if not notify:
+        return []
+    return [_reply(sender_id, replies.WAITING_FOR_STAFF if on_ticket else replies.RATE_LIMITED)]
 
 
 def _reply(sender_id: str, text: str, buttons: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -130,6 +130,7 @@ class Database:
         self.description = description
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._wal = True
 
     @property
     def kind(self) -> str:
@@ -137,8 +138,10 @@ class Database:
         return self.dialect.kind
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 10.0, schema: Sequence[str] = ()) -> Database:
+    def from_url(cls, url: str, timeout: float = 10.0, schema: Sequence[str] = (), wal: bool = True) -> Database:
         """Parse ``sqlite:///path`` or ``postgresql://...`` (see ``HandoffStore.from_url``).
+
+        ``wal=False`` leaves a SQLite file's journal mode alone (a database another program owns).
 
         Raises:
             HandoffError: If the URL is not supported or psycopg is missing.
@@ -146,7 +149,9 @@ class Database:
         scheme, sep, rest = url.partition("://")
         scheme = scheme.lower()
         if sep and scheme == "sqlite":
-            return cls._sqlite(rest, timeout, schema)
+            database = cls._sqlite(rest, timeout, schema)
+            database._wal = wal
+            return database
         if sep and (scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")):
             return cls._postgres("postgresql://" + rest, timeout, schema)
         raise HandoffError("handoff database URL must start with sqlite:/// or postgresql://")
@@ -261,7 +266,7 @@ class Database:
         with self._schema_lock:
             if self._schema_ready:
                 return
-            if self.dialect.is_sqlite:
+            if self.dialect.is_sqlite and self._wal:
                 self._enable_wal()
             with self._raw_transaction("create the schema", write=True) as q:
                 if not self.dialect.is_sqlite:

@@ -139,3 +139,15 @@ STAFF_QUICK_REPLIES: tuple[tuple[str, str], ...] = (
      "Khi đã an toàn, nếu lo người khác xem được, bạn có thể xóa cuộc trò chuyện này trên điện thoại "
      "(nhấn giữ cuộc trò chuyện rồi chọn Xóa)."),
 )
+
+# Abuse limits and outages (docs/reliability.md).
+RATE_LIMITED = (
+    "Bạn đang gửi tin nhắn nhanh quá nên mình tạm thời chưa xử lý được tin này. Bạn đợi một chút rồi nhắn lại nhé. "
+    "Nếu đang gặp nguy hiểm, hãy gọi ngay 113 (Công an); để báo tin hoặc được tư vấn, gọi 111 (miễn phí, 24/7)."
+)
+LATE_TICKET_OPENED = (
+    "Hệ thống đã hoạt động lại: mình đã chuyển tin nhắn của bạn cho nhân viên tổng đài, họ sẽ trả lời bạn tại đây. "
+    "Nếu đang gặp nguy hiểm, hãy gọi ngay 113; hoặc gọi 111 (miễn phí, 24/7)."
+)
+# The staff console's answer to too many logins from one address.
+LOGIN_RATE_LIMITED = "Có quá nhiều lần đăng nhập từ địa chỉ này. Hãy đợi vài phút rồi thử lại."

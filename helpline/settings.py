@@ -48,6 +48,13 @@ _ENV_NAMES: dict[str, str] = {
     "staff_telegram_chat_id": "HELPLINE_STAFF_TELEGRAM_CHAT_ID",
     "staff_telegram_api_base": "TELEGRAM_API_BASE",
     "staff_telegram_bot_token": "HELPLINE_STAFF_TELEGRAM_BOT_TOKEN",
+    # Abuse limits (see docs/reliability.md)
+    "max_body_bytes": "HELPLINE_MAX_BODY_BYTES",
+    "rate_limit_ip": "HELPLINE_RATE_LIMIT_IP",
+    "rate_limit_webhook_ip": "HELPLINE_RATE_LIMIT_WEBHOOK_IP",
+    "rate_limit_sender": "HELPLINE_RATE_LIMIT_SENDER",
+    "rate_limit_login": "HELPLINE_RATE_LIMIT_LOGIN",
+    "turn_timeout_seconds": "HELPLINE_TURN_TIMEOUT_SECONDS",
 }
 _SECRETS = {"rasa_token", "staff_token", "staff_telegram_bot_token"}
 
@@ -89,6 +96,17 @@ class Settings:
     staff_telegram_chat_id: str = ""
     staff_telegram_api_base: str = "https://api.telegram.org"
     staff_telegram_bot_token: str = field(default="", repr=False)
+    # Largest request body the Rasa server accepts (413 above it). Rate limits are "<count>/<seconds>"
+    # token buckets per process, or "off": REST requests per client IP, webhook requests per IP (the
+    # platforms send everyone's messages from a few addresses, so it is higher), bot turns per sender,
+    # and console logins plus failed staff-API tokens per IP.
+    max_body_bytes: int = 1_000_000
+    rate_limit_ip: str = "300/60"
+    rate_limit_webhook_ip: str = "1200/60"
+    rate_limit_sender: str = "20/60"
+    rate_limit_login: str = "20/300"
+    # A bot turn that takes longer (action server hung, say) is answered with the 111 fallback.
+    turn_timeout_seconds: float = 30.0
 
     @property
     def handoff_db_url(self) -> str:

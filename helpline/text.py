@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"\s+")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 # Teen code and common abbreviations, keyed by the folded token.
@@ -78,8 +79,10 @@ TEEN_CODE: dict[str, str] = {
 
 
 def clean(text: str) -> str:
-    """NFC-normalise, drop zero-width characters and collapse whitespace."""
-    text = unicodedata.normalize("NFC", text or "")
+    """NFC-normalise, drop zero-width and control characters and lone surrogates, collapse whitespace."""
+    # A lone surrogate (valid in JSON, not in UTF-8) or a NUL would make the databases refuse the text.
+    text = (text or "").encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
     text = _ZERO_WIDTH.sub("", text)
     return _SPACES.sub(" ", text).strip()
 
@@ -187,17 +190,85 @@ def split_message(text: str, limit: int) -> list[str]:
 
 
 # Masking for logs: phone numbers (VN mobile/landline/short international forms),
-# 9- or 12-digit ID numbers, and e-mail addresses.
+# 9- or 12-digit ID numbers, e-mail addresses and street addresses.
 _PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)(?:[\s.-]?\d){8,10}(?![\w])")
 _ID_NUMBER = re.compile(r"(?<![\w.])\d{9}(?:\d{3})?(?![\w])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
+# Addresses, conservatively: an address word ("ngõ", "hẻm", "đường", "phường", "xã", "thôn", "ấp", "tổ" ...)
+# followed by a house or street number ("ngõ 12", "hẻm 45/2", "to 3"), or, for the accented words and
+# the unambiguous unaccented ones, by capitalised names ("đường Lê Lợi", "phuong Ben Nghe"). Lower-case
+# names are left alone, so "đường dây nóng", "tổ chức" and "xã hội" stay readable.
+ADDRESS_MASK = "[địa chỉ]"
+_NAMED_ADDRESS_WORDS = (
+    "số nhà", "ngõ", "ngách", "hẻm", "kiệt", "đường", "phố", "khu phố", "tổ dân phố", "phường", "xã", "thôn",
+    "ấp", "tổ", "xóm", "khóm", "so nha", "ngach", "kiet", "duong", "khu pho", "to dan pho", "phuong", "thon", "xom",
+)
+_NUMBERED_ONLY_WORDS = ("ngo", "hem", "pho", "xa", "ap", "to", "khom")  # too ambiguous before a name
+_ADDRESS_WORD = re.compile(
+    r"(?<!\w)(" + "|".join(sorted((re.escape(w) for w in (*_NAMED_ADDRESS_WORDS, *_NUMBERED_ONLY_WORDS)),
+                                   key=len, reverse=True)) + r")(?!\w)",
+    re.IGNORECASE,
+)
+_NEXT_WORD = re.compile(r"[ \t]+([^\s,;:.!?()\[\]\"]+)")
+_HOUSE_NUMBER = re.compile(r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*")
+_NUMBER_BEFORE_MASK = re.compile(
+    r"(?<!\w)(?:(?:số|so|nhà|nha)\s+)?\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*\s*,?\s*(?=\[địa chỉ\])",
+    re.IGNORECASE,
+)
+_MASK_RUN = re.compile(r"\[địa chỉ\](?:[\s,]*\[địa chỉ\])+")
+
+
+def _is_name(word: str) -> bool:
+    return word[0].isalpha() and word[0].isupper()
+
+
+def _address_end(text: str, start: int, names_allowed: bool) -> int | None:
+    """Where the address that starts with an address word ending at ``start`` ends, or None."""
+    end, pos = None, start
+    found = _NEXT_WORD.match(text, pos)
+    if found and _HOUSE_NUMBER.fullmatch(found.group(1)):
+        end = pos = found.end()
+    elif not names_allowed:
+        return None
+    for _ in range(5):
+        found = _NEXT_WORD.match(text, pos)
+        if found is None or not _is_name(found.group(1)):
+            break
+        end = pos = found.end()
+    return end
+
+
+def mask_addresses(text: str) -> str:
+    """Replace street addresses (see above) with ``[địa chỉ]``."""
+    out: list[str] = []
+    last = 0
+    for match in _ADDRESS_WORD.finditer(text):
+        if match.start() < last:
+            continue
+        word = match.group(1).lower()
+        if word in ("phố", "pho") and text[max(0, match.start() - 6):match.start()].lower().strip() in ("thành",
+                                                                                                          "thanh"):
+            continue  # "thành phố Hồ Chí Minh" is a city, not an address
+        end = _address_end(text, match.end(), word not in _NUMBERED_ONLY_WORDS)
+        if end is None:
+            continue
+        out.append(text[last:match.start()])
+        out.append(ADDRESS_MASK)
+        last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    masked = _NUMBER_BEFORE_MASK.sub("", "".join(out))
+    return _MASK_RUN.sub(ADDRESS_MASK, masked)
+
 
 def mask_pii(text: str) -> str:
-    """Mask phone numbers, ID numbers and e-mail addresses (for logs and exports)."""
+    """Mask phone numbers, ID numbers, e-mail and street addresses (for logs, previews and exports)."""
     text = _EMAIL.sub("[email]", text)
     text = _PHONE.sub("[sđt]", text)
-    return _ID_NUMBER.sub("[số giấy tờ]", text)
+    text = _ID_NUMBER.sub("[số giấy tờ]", text)
+    return mask_addresses(text)
 
 
 def mask_id(value: str) -> str:

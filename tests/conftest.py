@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.hardened import hardened  # noqa: F401 - the stack of tests/faults and tests/fuzz, started on demand
+
 PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2025, 7, 1, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -71,6 +73,3 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-

@@ -8,13 +8,13 @@ raises :class:`SendFailed` so the outbox keeps the message.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from helpline import logmask
 from helpline.errors import SendFailed
 
 TRIES = 3
@@ -82,39 +82,10 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-_SECRETS: set[str] = set()
-_installed = False
-
-
-def _redact(record: logging.LogRecord) -> None:
-    try:
-        message = record.getMessage()
-    except Exception:  # a broken record is logging's problem, not ours
-        return
-    redacted = message
-    for secret in _SECRETS:
-        redacted = redacted.replace(secret, "***")
-    if redacted != message:
-        record.msg, record.args = redacted, ()
-
-
 def redact_secrets(secrets: Iterable[str]) -> None:
     """Keep these values out of every log record of the process.
 
     httpx logs request URLs at INFO, and the Telegram and Zalo Bot tokens are
-    part of their URLs, so a record factory masks them wherever they appear.
+    part of their URLs, so the process-wide log cleaner masks them wherever they appear.
     """
-    global _installed
-    _SECRETS.update(s for s in secrets if s and len(s) >= 6)
-    if _installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        if _SECRETS:
-            _redact(record)
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _installed = True
+    logmask.install(secrets)

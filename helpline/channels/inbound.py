@@ -16,6 +16,10 @@ MEDIA_KINDS: frozenset[str] = frozenset({"sticker", "image", "file", "audio", "v
 SILENT_KINDS: frozenset[str] = frozenset({"seen", "unknown"})
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+MAX_ID_CHARS = 255
+
+
 @dataclass(frozen=True)
 class Location:
     latitude: float
@@ -57,6 +61,13 @@ class Inbound:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown inbound kind {self.kind!r}")
+        # Ids go into database keys: a NUL (which PostgreSQL refuses) or other control character from a
+        # malformed event would make the message fail forever instead of being answered.
+        for name in ("sender_id", "message_id"):
+            value = str(getattr(self, name))
+            cleaned = _CONTROL.sub("", value)[:MAX_ID_CHARS]
+            if cleaned != getattr(self, name):
+                object.__setattr__(self, name, cleaned or "?")
 
     @property
     def needs_reply(self) -> bool:

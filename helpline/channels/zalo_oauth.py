@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
+from helpline import logmask
 from helpline.channels.config import ZaloConfig
 from helpline.channels.http import json_body, raise_for_http_status, raise_for_transport
 from helpline.channels.store import ChannelStore, TokenPair, utc_now
@@ -43,7 +44,9 @@ class ZaloTokens:
     async def _load(self) -> TokenPair:
         seed = TokenPair(self._config.access_token, self._config.refresh_token)
         try:
-            return await asyncio.to_thread(self._store.seed_tokens, TOKEN_CHANNEL, seed)
+            pair = await asyncio.to_thread(self._store.seed_tokens, TOKEN_CHANNEL, seed)
+            logmask.add_secrets((pair.access_token, pair.refresh_token))
+            return pair
         except HelplineError as exc:
             raise SendFailed(f"zalo: token store unavailable ({exc})") from None
 
@@ -122,4 +125,5 @@ class ZaloTokens:
             expires_in = float(body.get("expires_in") or 90000)
         except (TypeError, ValueError):
             expires_in = 90000.0
+        logmask.add_secrets((str(access), str(new_refresh)))  # the new pair is as secret as the configured one
         return TokenPair(str(access), str(new_refresh), self._now() + dt.timedelta(seconds=expires_in))

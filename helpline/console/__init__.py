@@ -13,19 +13,21 @@ from starlette.staticfiles import StaticFiles
 from helpline.channels.outbox import Outbox
 from helpline.console import auth, live, ops, views
 from helpline.console.live import ChangeFeed
-from helpline.console.web import HERE, ConsoleContext, ConsoleHeaders, make_templates
+from helpline.console.web import HERE, BodyLimit, ConsoleContext, ConsoleHeaders, make_templates
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.store import HandoffStore
 from helpline.handoff.workers import DeskWorker
+from helpline.ratelimit import RateLimiter
 from helpline.settings import Settings
 
-__all__ = ["ChangeFeed", "ConsoleContext", "ConsoleHeaders", "console_routes"]
+__all__ = ["BodyLimit", "ChangeFeed", "ConsoleContext", "ConsoleHeaders", "console_routes"]
 
 
 def console_routes(settings: Settings, store: HandoffStore, accounts: StaffAccounts, outbox: Outbox,
-                   worker: DeskWorker, feed: ChangeFeed) -> list[BaseRoute]:
+                   worker: DeskWorker, feed: ChangeFeed, login_limiter: RateLimiter | None = None) -> list[BaseRoute]:
     """All console routes (pages, actions, events, static files) for the handoff service's app."""
-    ctx = ConsoleContext(settings, store, accounts, outbox, worker, make_templates())
+    ctx = ConsoleContext(settings, store, accounts, outbox, worker, make_templates(),
+                         login_limiter or RateLimiter(None))
     return [
         *auth.routes(ctx), *views.routes(ctx), *ops.routes(ctx), *live.routes(ctx, feed),
         Mount("/console/static", app=StaticFiles(directory=str(HERE / "static")), name="console-static"),

@@ -24,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from helpline.console.web import ConsoleContext, Handler, read_form, render
+from helpline import replies
+from helpline.console.web import ConsoleContext, Handler, client_address, read_form, render
 from helpline.handoff.accounts import StaffSession
+from helpline.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,13 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         return login_page(request)
 
     async def do_login(request: Request) -> Response:
+        # Before anything else (argon2 is deliberately slow): password guessing from one address.
+        wait = ctx.login_limiter.hit(client_address(request))
+        if wait:
+            await asyncio.to_thread(ctx.store.audit, "?", "login_rate_limited")
+            response = login_page(request, replies.LOGIN_RATE_LIMITED, 429)
+            response.headers["Retry-After"] = retry_after_header(wait)
+            return response
         form = await read_form(request)
         if form is None:
             return PlainTextResponse("Yêu cầu không hợp lệ.", 400)

@@ -55,6 +55,16 @@ class ChangeFeed:
                 event = {"tickets": [], "all": True}
             queue.put_nowait(event)
 
+    async def ensure_baseline(self) -> None:
+        """Take the fingerprint now if none is held (first listener): pages refresh everything on
+        "hello", so a change between that refresh and the next poll must not become the baseline."""
+        if self._marker is not None:
+            return
+        try:
+            self._marker = await asyncio.to_thread(self.store.change_marker)
+        except Exception:
+            log.exception("console change feed: could not read the baseline; the next poll takes it")
+
     async def poll_once(self) -> bool:
         """Compare the fingerprint with the last one; publish what changed. True if something did."""
         marker = await asyncio.to_thread(self.store.change_marker)
@@ -89,6 +99,7 @@ def routes(ctx: ConsoleContext, feed: ChangeFeed) -> list[Route]:
         async def stream() -> AsyncIterator[str]:
             queue = feed.subscribe()
             try:
+                await feed.ensure_baseline()
                 yield "retry: 3000\nevent: hello\ndata: {}\n\n"
                 while True:
                     try:

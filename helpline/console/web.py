@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,6 +18,7 @@ from helpline.channels.outbox import Outbox
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.store import HandoffStore
 from helpline.handoff.workers import DeskWorker
+from helpline.ratelimit import RateLimiter
 from helpline.settings import Settings
 from helpline.text import mask_id, mask_pii
 
@@ -58,6 +59,8 @@ class ConsoleContext:
     outbox: Outbox
     worker: DeskWorker
     templates: Environment
+    # Login attempts per client address (HELPLINE_RATE_LIMIT_LOGIN); accounts also lock after 5 failures.
+    login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
 
 
 def make_templates() -> Environment:
@@ -94,6 +97,11 @@ def waited(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600} giờ {s % 3600 // 60} phút"
     return f"{s // 86400} ngày {s % 86400 // 3600} giờ"
+
+
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn takes it from X-Forwarded-For only when the proxy is trusted)."""
+    return request.client.host if request.client else "?"
 
 
 def render(ctx: ConsoleContext, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -147,6 +155,83 @@ class ConsoleHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """413 for request bodies over ``max_bytes``: by ``Content-Length`` at once, or while a chunked one streams.
+
+    The body is drained (up to :data:`DRAIN_LIMIT`) before answering, so an ordinary client that is
+    still sending reads the 413 instead of a reset connection.
+    """
+
+    DRAIN_LIMIT = 16 * 1024 * 1024
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_FORM_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, drained: int = 0) -> None:
+        more, seen = drained >= 0, drained
+        while more and seen <= self.DRAIN_LIMIT:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        console = scope.get("path", "").startswith("/console")
+        if status == 413:
+            body = ("Yêu cầu quá lớn." if console else '{"error": "request body too large"}').encode()
+        else:
+            body = ("Yêu cầu không hợp lệ." if console else '{"error": "invalid Content-Length"}').encode()
+        kind = b"text/plain; charset=utf-8" if console else b"application/json"
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await self._refuse(scope, receive, send, 400, drained=-1)
+                return
+            if declared > self.max_bytes:
+                await self._refuse(scope, receive, send, 413)
+                return
+            await self.app(scope, receive, send)
+            return
+        # No length: read the (chunked) body here, up to the limit, then hand it over.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, 413, drained=size if message.get("more_body") else -1)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 Handler = Callable[[Request], Awaitable[Any]]

@@ -12,6 +12,7 @@ import sys
 
 import uvicorn
 
+from helpline import logmask
 from helpline.errors import ConfigError, HelplineError
 from helpline.handoff.service import create_app
 from helpline.handoff.store import HandoffStore
@@ -35,6 +36,7 @@ def main() -> int:
         if level not in _LOG_LEVELS:
             raise ConfigError(f"HELPLINE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logmask.install()  # no token, password or personal data in any log line of this process
         check_desk_settings(settings)
         store = HandoffStore.from_url(settings.handoff_db_url)
         store.ping()  # fail now, not on the first staff request

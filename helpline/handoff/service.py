@@ -24,12 +24,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from helpline.channels.outbox import Outbox
-from helpline.console import ChangeFeed, ConsoleHeaders, console_routes
+from helpline.console import BodyLimit, ChangeFeed, ConsoleHeaders, console_routes
+from helpline.console.web import MAX_FORM_BYTES, client_address
 from helpline.errors import HandoffError
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.models import Ticket, TicketMessage, utc_now
 from helpline.handoff.store import LIST_STATUSES, HandoffStore
 from helpline.handoff.workers import DeskWorker, Notifier, RasaResumer, Resumer, TelegramNotifier
+from helpline.ratelimit import Rate, RateLimiter, retry_after_header
 from helpline.settings import Settings
 from helpline.text import mask_id, mask_pii
 
@@ -142,6 +144,8 @@ def create_app(settings: Settings, store: HandoffStore | None = None, *, outbox:
     worker = DeskWorker(settings, store, outbox, resumer, notifier, accounts=accounts)
     feed = ChangeFeed(store, interval=1.0)
     token = settings.staff_token.strip().encode("utf-8")
+    login_rate = Rate.parse(settings.rate_limit_login, "HELPLINE_RATE_LIMIT_LOGIN")
+    api_failures = RateLimiter(login_rate)  # wrong staff tokens per client address
     if not token:
         log.warning("HELPLINE_STAFF_TOKEN is not set: the staff API refuses every request (503)")
     elif len(token) < MIN_TOKEN_LENGTH:
@@ -151,9 +155,14 @@ def create_app(settings: Settings, store: HandoffStore | None = None, *, outbox:
         """An error response unless the request carries the staff token."""
         if not token:
             return _error(503, "the staff API is disabled: HELPLINE_STAFF_TOKEN is not set on the server")
+        address = client_address(request)
+        wait = api_failures.wait_time(address)
+        if wait:
+            return _error(429, "too many failed attempts; try again later", {"Retry-After": retry_after_header(wait)})
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         # compare_digest on bytes: it rejects non-ASCII str, and a header may hold anything.
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), token):
+            api_failures.hit(address)
             return _error(401, "missing or invalid staff token", {"WWW-Authenticate": "Bearer"})
         return None
 
@@ -222,9 +231,10 @@ def create_app(settings: Settings, store: HandoffStore | None = None, *, outbox:
             Route("/health", health, methods=["GET"]),
             Route("/api/tickets", list_tickets, methods=["GET"]),
             Route("/api/tickets/{ticket_id}", get_ticket, methods=["GET"]),
-            *console_routes(settings, store, worker.accounts, outbox, worker, feed),
+            *console_routes(settings, store, worker.accounts, outbox, worker, feed, RateLimiter(login_rate)),
         ],
-        middleware=[Middleware(ConsoleHeaders)],
+        # BodyLimit first: an oversized body is refused before any handler reads it.
+        middleware=[Middleware(BodyLimit, max_bytes=MAX_FORM_BYTES), Middleware(ConsoleHeaders)],
         exception_handlers={HTTPException: on_http_error, HandoffError: on_store_error},
         lifespan=lifespan,
     )

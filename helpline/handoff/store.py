@@ -40,6 +40,11 @@ _TICKET_COLS = (
     "id, channel, sender_id, status, priority, reasons, location, "
     "created_at, updated_at, resolved_at, resolved_by"
 )
+# Resolved before the cutoff (the one parameter). A ticket whose bot resume is still pending
+# stays: the retry needs its channel and sender.
+PURGE_WHERE = ("status = 'resolved' AND resolved_at < ? AND id NOT IN "
+               "(SELECT ticket_id FROM handoff_ticket_state WHERE resume_pending = 1)")
+REPEAT_WINDOW = dt.timedelta(minutes=3)
 _INSERT_MESSAGE = "INSERT INTO handoff_messages (ticket_id, author, text, created_at) VALUES (?, ?, ?, ?)"
 
 
@@ -229,6 +234,31 @@ class HandoffStore(DeskMixin):
         with self._db.transaction("read a ticket", write=False) as q:
             return self._load(q, ticket_id)
 
+    def add_user_message(self, channel: str, sender_id: str, text: str,
+                         repeat_window: dt.timedelta = REPEAT_WINDOW) -> int | None:
+        """Append what the person wrote to their open ticket; the ticket id, or None if none is open.
+
+        A text identical to the ticket's last line, written by them less than ``repeat_window``
+        ago, is the same message seen twice (a platform redelivery, a replay after a crash, or
+        the line the ticket was just opened with) and is not added again.
+        """
+        with self._db.transaction("add a message to an open ticket") as q:
+            row = q.one("SELECT id FROM handoff_tickets WHERE channel = ? AND sender_id = ? AND status = 'open'",
+                        (channel, sender_id))
+            if row is None:
+                return None
+            ticket_id = int(row[0])
+            last = q.one("SELECT author, text, created_at FROM handoff_messages WHERE ticket_id = ? "
+                         "ORDER BY id DESC LIMIT 1", (ticket_id,))
+            now = self._now()
+            if last is not None and last[0] == "user" and last[1] == text \
+                    and now - from_db_ts(last[2]) < repeat_window:
+                return ticket_id
+            stamp = self._d.ts(now)
+            q.run("UPDATE handoff_tickets SET updated_at = ? WHERE id = ?", (stamp, ticket_id))
+            q.run(_INSERT_MESSAGE, (ticket_id, "user", text, stamp))
+            return ticket_id
+
     def open_ticket_for(self, channel: str, sender_id: str) -> Ticket | None:
         """The person's open ticket with its transcript, or None."""
         with self._db.transaction("find an open ticket", write=False) as q:
@@ -323,10 +353,7 @@ class HandoffStore(DeskMixin):
         if older_than < dt.timedelta(0):
             raise ValueError("older_than must not be negative")
         cutoff = self._d.ts(self._now() - older_than)
-        # A ticket whose bot resume is still pending stays: the retry needs its channel and sender.
-        where = ("status = 'resolved' AND resolved_at < ? AND id NOT IN "
-                 "(SELECT ticket_id FROM handoff_ticket_state WHERE resume_pending = 1)")
-        return self._delete_where("purge resolved tickets", where, (cutoff,))
+        return self._delete_where("purge resolved tickets", PURGE_WHERE, (cutoff,))
 
     def audit(self, actor: str, action: str, ticket_id: int | None = None) -> None:
         """Record that ``actor`` did ``action`` (never put message text or tokens here)."""

@@ -22,12 +22,14 @@ from helpline.channels.outbox import Outbox
 from helpline.errors import ConfigError
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.models import Ticket, utc_now
+from helpline.handoff.spool import TicketSpool
 from helpline.handoff.store import HandoffStore
 from helpline.settings import Settings
 from helpline.text import mask_id
 
 log = logging.getLogger(__name__)
 
+PAUSE_TRIES = 30  # one a desk tick
 PRIORITY_LABELS = {"immediate": "NGUY HIỂM NGAY", "urgent": "KHẨN", "concern": "ĐÁNG LO", "normal": "thường"}
 
 
@@ -37,6 +39,8 @@ class ResumeFailed(Exception):
 
 class Resumer(Protocol):
     async def resume(self, sender_id: str) -> None: ...
+
+    async def pause(self, sender_id: str) -> None: ...
 
 
 class Notifier(Protocol):
@@ -50,6 +54,17 @@ RESUME_EVENTS: list[dict[str, str]] = [
     {"event": "resume"},
     {"event": "session_started"},
     {"event": "action", "name": "action_listen"},
+]
+
+
+# A session start sequence first: otherwise Rasa adds one of its own to a conversation it does not
+# know (one lost in a database outage), stamped after these events, and the pause is then read as
+# belonging to an earlier session.
+PAUSE_EVENTS: list[dict[str, str]] = [
+    {"event": "action", "name": "action_session_start"},
+    {"event": "session_started"},
+    {"event": "action", "name": "action_listen"},
+    {"event": "pause"},
 ]
 
 
@@ -83,11 +98,30 @@ class RasaResumer:
         _mask_conversation_ids()
 
     async def resume(self, sender_id: str) -> None:
+        await self._append(sender_id, RESUME_EVENTS)
+
+    async def pause(self, sender_id: str) -> None:
+        """Hand the conversation to staff, as action_emergency does (used for tickets opened late).
+
+        Checked by reading the tracker back: right after a database outage Rasa may keep the
+        event only in its in-memory fallback store and still answer 200.
+        """
+        await self._append(sender_id, PAUSE_EVENTS)
+        url = f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker"
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                resp = await client.get(url, params={"token": self._token, "include_events": "NONE"})
+        except httpx.HTTPError as exc:
+            raise ResumeFailed(f"Rasa unreachable ({type(exc).__name__})") from None
+        if resp.status_code != 200 or not resp.json().get("paused"):
+            raise ResumeFailed("the pause did not reach the tracker store")
+
+    async def _append(self, sender_id: str, events: list[dict[str, str]]) -> None:
         url = f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker/events"
         try:
-            # A client per call: resumes are rare, and this keeps no connection bound to one event loop.
+            # A client per call: these are rare, and this keeps no connection bound to one event loop.
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                resp = await client.post(url, params={"token": self._token}, json=RESUME_EVENTS)
+                resp = await client.post(url, params={"token": self._token}, json=events)
         except httpx.HTTPError as exc:
             raise ResumeFailed(f"Rasa unreachable ({type(exc).__name__})") from None
         if resp.status_code != 200:
@@ -149,6 +183,8 @@ class DeskWorker:
         self.notifier = notifier
         self.accounts = accounts if accounts is not None else StaffAccounts(store.database, now=store.clock)
         self.console_url = settings.console_url or settings.handoff_url
+        self.spool = TicketSpool.in_data_dir(settings.data_dir)
+        self._pauses: dict[str, int] = {}  # sender id -> tries left, for tickets opened late
         self._last_purge: dt.datetime | None = None
 
     async def resume_ticket(self, ticket: Ticket) -> str | None:
@@ -213,19 +249,51 @@ class DeskWorker:
         return True
 
     async def purge_once(self) -> int:
-        """Delete tickets resolved longer ago than the retention period (and old outbox rows); audited."""
-        keep = dt.timedelta(days=self.settings.retention_days)
-        purged = await asyncio.to_thread(self.store.purge_resolved, keep)
-        await asyncio.to_thread(self.outbox.purge, keep)
-        await asyncio.to_thread(self.accounts.purge_sessions, dt.timedelta(minutes=self.settings.console_idle_minutes))
-        if purged:
-            await asyncio.to_thread(self.store.audit, "system", f"purge_resolved count={purged}")
-            log.info("purged %d resolved tickets older than %d days", purged, self.settings.retention_days)
-        return purged
+        """Apply the retention period (:mod:`helpline.retention`); returns the number of tickets deleted, audited."""
+        from helpline.retention import Retention, tracker_database
+
+        retention = Retention(
+            self.store.database, self.settings.retention_days, tracker=tracker_database(self.settings),
+            spool_dir=self.spool.directory, now=self.store.clock,
+            session_idle=dt.timedelta(minutes=self.settings.console_idle_minutes))
+        report = await asyncio.to_thread(retention.run)
+        if report.tickets:
+            await asyncio.to_thread(self.store.audit, "system", f"purge_resolved count={report.tickets}")
+        if report.total:
+            log.info("retention (%d days): %s", self.settings.retention_days, report.summary())
+        return report.tickets
+
+    async def flush_spool_once(self) -> int:
+        """Open the tickets spooled during a database outage; tell each person and pause their bot."""
+        opened = await asyncio.to_thread(self.spool.flush, self.store)
+        for key, ticket, request in opened:
+            await asyncio.to_thread(self.store.audit, "system", "ticket_opened_late", ticket.id)
+            await asyncio.to_thread(self.outbox.enqueue, ticket.channel, ticket.sender_id,
+                                    {"text": replies.LATE_TICKET_OPENED}, kind="bot", dedupe_key=f"late-ticket:{key}")
+            self._pauses[request.sender_id] = PAUSE_TRIES
+        await self.pause_once()
+        return len(opened)
+
+    async def pause_once(self) -> int:
+        """Pause the bot for people whose ticket was opened late; retried for a while. Returns how many."""
+        done = 0
+        for sender_id in list(self._pauses):
+            try:
+                await self.resumer.pause(sender_id)
+            except (ResumeFailed, AttributeError) as exc:
+                self._pauses[sender_id] -= 1
+                if self._pauses[sender_id] <= 0:
+                    # Not paused: staff replies still reach the person; their messages go to the bot meanwhile.
+                    del self._pauses[sender_id]
+                    log.warning("could not pause the bot for %s after a late ticket: %s", mask_id(sender_id), exc)
+                continue
+            del self._pauses[sender_id]
+            done += 1
+        return done
 
     async def tick(self) -> None:
         """One round of every job; a failing job is logged and does not stop the others."""
-        jobs = [self.escalate_once, self.resume_once, self.notify_once]
+        jobs = [self.flush_spool_once, self.escalate_once, self.resume_once, self.notify_once]
         now = utc_now()
         if self._last_purge is None or now - self._last_purge >= dt.timedelta(hours=1):
             self._last_purge = now

@@ -312,3 +312,22 @@ def test_a_broken_database_gives_staff_a_clear_page(tmp_path: Path, clock: Clock
     client.cookies.set("helpline_session", "anything", path="/console")
     response = client.get("/console/")
     assert response.status_code == 503 and "111" in response.text
+
+
+def test_a_change_right_after_a_page_connects_is_not_taken_as_the_baseline(desk: Desk, clock: Clock) -> None:
+    # The page refreshes everything on "hello"; a message written before the feed's next poll must
+    # still be published, or the agent would not see it until they reload.
+    tid = desk.ticket(sender="connecting")
+
+    async def scenario() -> dict[str, object]:
+        feed = ChangeFeed(desk.store)
+        queue = feed.subscribe()
+        await feed.ensure_baseline()  # what the SSE stream does before it says hello
+        clock.advance(seconds=1)
+        desk.store.add_message(tid, "user", "tin nhắn ngay lúc trang vừa mở")
+        assert await feed.poll_once() is True
+        event = await queue.get()
+        feed.unsubscribe(queue)
+        return event
+
+    assert tid in asyncio.run(scenario())["tickets"]  # type: ignore[operator]

@@ -1,0 +1,110 @@
+"""Token-bucket rate limits, kept in memory per process.
+
+A limit is written ``"<count>/<seconds>"``: at most ``count`` requests in a burst,
+refilled at ``count / seconds`` per second (``"20/60"``: 20 at once, then one every
+3 s). ``"off"`` (or ``"0"``) disables a limit. Each process keeps its own buckets,
+so with N processes behind a balancer the effective limit is N times higher; that is
+fine for what these limits are for (floods and password guessing), not for quotas.
+
+Framework-free and thread-safe (the handoff service runs sync handlers in threads).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from helpline.errors import ConfigError
+
+MAX_KEYS = 50_000  # memory bound; forgetting the oldest key only ever makes a limit more lenient
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    @classmethod
+    def parse(cls, text: str, name: str = "rate limit") -> Rate | None:
+        """``"20/60"`` -> Rate(20, 60.0); ``"off"``, ``"0"`` or ``""`` -> None (no limit)."""
+        raw = str(text).strip().lower()
+        if raw in ("", "0", "off", "none", "false"):
+            return None
+        count, sep, seconds = raw.partition("/")
+        try:
+            rate = cls(int(count), float(seconds) if sep else 1.0)
+        except ValueError:
+            raise ConfigError(f"{name}: expected '<count>/<seconds>' such as '20/60', or 'off'") from None
+        if rate.count < 1 or rate.seconds <= 0:
+            raise ConfigError(f"{name}: count and seconds must be positive")
+        return rate
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}"
+
+
+class RateLimiter:
+    """One token bucket per key (an IP address, a sender id, a username)."""
+
+    def __init__(self, rate: Rate | None, max_keys: int = MAX_KEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, last refill)
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate is not None
+
+    def hit(self, key: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens for ``key``: 0.0 if allowed, else the seconds until it would be."""
+        rate = self.rate
+        if rate is None:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (float(rate.count), now))
+            tokens = min(float(rate.count), tokens + (now - last) * rate.per_second)
+            if tokens >= cost:
+                tokens -= cost
+                wait = 0.0
+            else:
+                wait = (cost - tokens) / rate.per_second
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        return wait
+
+    def wait_time(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens are available for ``key``, without taking any."""
+        rate = self.rate
+        if rate is None:
+            return 0.0
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(rate.count), self._clock()))
+        tokens = min(float(rate.count), tokens + (self._clock() - last) * rate.per_second)
+        return max(0.0, (cost - tokens) / rate.per_second)
+
+    def allow(self, key: str) -> bool:
+        return self.hit(key) == 0.0
+
+    def reset(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._buckets.clear()
+            else:
+                self._buckets.pop(key, None)
+
+
+def retry_after_header(wait: float) -> str:
+    """A ``Retry-After`` value: whole seconds, at least 1."""
+    return str(max(1, int(wait + 0.999)))
