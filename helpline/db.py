@@ -1,13 +1,16 @@
 """Database plumbing shared by the stores (handoff tickets, outbox): URLs, dialects, transactions, schema.
 
-One code path serves SQLite (the default) and PostgreSQL (psycopg v3). Each
-transaction opens its own connection, which keeps a shared store thread-safe
-without a lock. Only module constants are ever spliced into SQL text.
+One code path serves SQLite (the default) and PostgreSQL (psycopg v3). A transaction
+has a connection to itself; idle connections are kept for the next transaction
+(:class:`IdleConnections`), because opening one costs more than the small
+transactions the stores run (a PostgreSQL connection forks a server process).
+Only module constants are ever spliced into SQL text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -118,6 +121,72 @@ class Query:
         return int(self._cur.fetchone()[0])
 
 
+MAX_IDLE_CONNECTIONS = 8
+# A connection idle for longer is checked before reuse: the server may have restarted meanwhile.
+CHECK_AFTER_IDLE_SECONDS = 2.0
+# PostgreSQL: find a dead peer (a network partition) instead of waiting forever on a pooled connection.
+_PG_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+
+
+class IdleConnections:
+    """Connections between transactions, for reuse by any thread of this process.
+
+    A connection is only ever used by one transaction at a time: it is taken out while in use.
+    A connection that failed is closed, never put back; one inherited over ``fork`` is dropped.
+    """
+
+    def __init__(self, check: Callable[[Any], None], limit: int = MAX_IDLE_CONNECTIONS) -> None:
+        self._check = check
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._idle: list[tuple[Any, float]] = []
+        self._pid = os.getpid()
+
+    def take(self) -> Any | None:
+        while True:
+            with self._lock:
+                if self._pid != os.getpid():  # a forked child must not touch the parent's connections
+                    self._idle, self._pid = [], os.getpid()
+                if not self._idle:
+                    return None
+                conn, since = self._idle.pop()
+            if time.monotonic() - since < CHECK_AFTER_IDLE_SECONDS:
+                return conn
+            try:
+                self._check(conn)
+                return conn
+            except Exception:
+                with suppress(Exception):
+                    conn.close()
+
+    def give_back(self, conn: Any) -> None:
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < self._limit:
+                self._idle.append((conn, time.monotonic()))
+                return
+        with suppress(Exception):
+            conn.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            with suppress(Exception):
+                conn.close()
+
+
+def _check_connection(conn: Any) -> None:
+    if getattr(conn, "closed", False) or getattr(conn, "broken", False):
+        raise ConnectionError("connection closed")
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+    conn.rollback()
+
+
 class Database:
     """A DB-API connection factory plus its dialect; creates its store's schema on first use."""
 
@@ -131,6 +200,7 @@ class Database:
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         self._wal = True
+        self._idle = IdleConnections(_check_connection)
 
     @property
     def kind(self) -> str:
@@ -167,7 +237,8 @@ class Database:
         def connect() -> sqlite3.Connection:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are begun explicitly (see transaction()).
-            conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+            # Any thread may reuse an idle connection, one transaction at a time.
+            conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA foreign_keys = ON")
             return conn
 
@@ -187,7 +258,8 @@ class Database:
         where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
 
         def connect() -> Any:
-            return driver.connect(conninfo, connect_timeout=max(1, int(timeout)))
+            return driver.connect(conninfo, connect_timeout=max(1, int(timeout)),
+                                  tcp_user_timeout=int(timeout * 1000), **_PG_KEEPALIVE)
 
         dialect = Dialect(
             "postgresql",
@@ -224,10 +296,14 @@ class Database:
         with self._raw_transaction(what, write) as query:
             yield query
 
+    def close(self) -> None:
+        """Close the idle connections (a transaction still running closes its own afterwards)."""
+        self._idle.close_all()
+
     @contextmanager
     def _raw_transaction(self, what: str, write: bool) -> Iterator[Query]:
         with self._translate(what):
-            conn = self._connect()
+            conn = self._idle.take() or self._connect()
             try:
                 cursor = conn.cursor()
                 if self.dialect.is_sqlite:
@@ -236,13 +312,15 @@ class Database:
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield Query(cursor, self.dialect)
                 conn.commit()
+                cursor.close()
             except BaseException:
+                # Whatever failed (the query, the connection, the caller's block): this connection is not reused.
                 with suppress(Exception):
                     conn.rollback()
-                raise
-            finally:
                 with suppress(Exception):
                     conn.close()
+                raise
+            self._idle.give_back(conn)
 
     def _enable_wal(self, tries: int = 50) -> None:
         # Switching the journal mode does not wait on the busy timeout: while another store's

@@ -43,6 +43,9 @@ SCALED_DEFAULTS: dict[str, str] = {
     "HELPLINE_REDIS_DB": "1",
     "HELPLINE_REDIS_PASSWORD": "",
     "HELPLINE_REDIS_PREFIX": "helpline",
+    # nginx appends the client's address to X-Forwarded-For; Sanic takes that last entry as the
+    # client, so per-address rate limits see people, not the load balancer (a client cannot spoof it).
+    "SANIC_PROXIES_COUNT": "1",
 }
 
 

@@ -242,9 +242,14 @@ class HandoffStore(DeskMixin):
         ago, is the same message seen twice (a platform redelivery, a replay after a crash, or
         the line the ticket was just opened with) and is not added again.
         """
+        find = "SELECT id FROM handoff_tickets WHERE channel = ? AND sender_id = ? AND status = 'open'"
+        # Called for every message the bot answers, and nearly always nobody has a ticket: look first
+        # without SQLite's write lock.
+        with self._db.transaction("look for an open ticket", write=False) as q:
+            if q.one(find, (channel, sender_id)) is None:
+                return None
         with self._db.transaction("add a message to an open ticket") as q:
-            row = q.one("SELECT id FROM handoff_tickets WHERE channel = ? AND sender_id = ? AND status = 'open'",
-                        (channel, sender_id))
+            row = q.one(find, (channel, sender_id))
             if row is None:
                 return None
             ticket_id = int(row[0])

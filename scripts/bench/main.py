@@ -28,7 +28,16 @@ from helpline.stack import Ports, Stack
 from helpline.stack_scaled import ScaledPorts, ScaledStack, drop_databases
 from scripts.bench import index_bench
 from scripts.bench.clients import RestClient, SeenTexts, TimedZalo, reply_ok, rest_user, run_users, zalo_user
-from scripts.bench.report import pct, print_cpu, print_latency, print_rss, tree_cpu_seconds, tree_rss_mb
+from scripts.bench.report import (
+    client_cpu_seconds,
+    named_cpu_seconds,
+    pct,
+    print_cpu,
+    print_latency,
+    print_rss,
+    tree_cpu_seconds,
+    tree_rss_mb,
+)
 from scripts.bench.workload import BASELINE_TEXT, Workload
 
 DROP = {"DATABASE_URL", "HELPLINE_STAFF_TOKEN", "RASA_TOKEN"}
@@ -85,8 +94,15 @@ def sequential(url: str, texts: list[str], kind: str) -> list[float]:
     return out
 
 
-def cpu_of(stack: Stack) -> dict[str, float]:
-    return {name: tree_cpu_seconds(s.process.pid) for name, s in stack.services.items() if s.process is not None}
+def cpu_of(stack: Stack, servers: bool = False) -> dict[str, float]:
+    """CPU seconds so far of each process of the stack, and of the benchmark's own simulated users;
+    ``servers`` adds PostgreSQL and Redis (shared with the machine: only other jobs' use is noise)."""
+    out = {name: tree_cpu_seconds(s.process.pid) for name, s in stack.services.items() if s.process is not None}
+    if servers:
+        out["postgresql"] = named_cpu_seconds("postgres")
+        out["redis"] = named_cpu_seconds("redis-server")
+    out["bench users"] = client_cpu_seconds()
+    return out
 
 
 def rss_of(stack: Stack) -> dict[str, float]:
@@ -174,12 +190,12 @@ def scaled_stack(args: argparse.Namespace, workload: Workload, tmp: Path, replic
         print(f"\n== scaled stack, {replicas} replica(s) of Rasa and of the action server: starting ...", flush=True)
         out["cold"] = start_timed(stack, url)
         sequential(url, [BASELINE_TEXT] * 5 + ["tong dai 111 la gi"] * 3, "small_talk")
-        cpu_before = cpu_of(stack)
+        cpu_before = cpu_of(stack, servers=True)
         samples, wall = run_users(rest_user(url, workload, SeenTexts(), f"scaled{replicas}"), args.sustain_users,
                                   args.scale_duration, 100_000)
         print_latency(f"Scaled, {replicas} replica(s), through nginx: {args.sustain_users} users, "
                       f"{args.scale_duration:.0f} s (cold start {out['cold']:.1f} s)", samples, wall)
-        print_cpu(cpu_before, cpu_of(stack), len(samples), wall)
+        print_cpu(cpu_before, cpu_of(stack, servers=True), len(samples), wall)
         out["throughput"] = len(samples) / wall
         out["errors"] = sum(1 for s in samples if not s.ok)
         out["rss"] = rss_of(stack)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -83,6 +84,30 @@ def tree_cpu_seconds(pid: int) -> float:
         except (OSError, IndexError):
             continue
     return total / tick
+
+
+def named_cpu_seconds(comm: str) -> float:
+    """CPU of every process called ``comm`` (a server started outside the stack, e.g. postgres), with
+    the CPU of the children it has reaped (PostgreSQL's finished connection processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name != comm:
+            continue
+        fields = rest.split()
+        total += sum(int(f) for f in fields[11:15])
+    return total / tick
+
+
+def client_cpu_seconds() -> float:
+    """CPU used by this benchmark process itself (its simulated users share the machine's cores)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def print_cpu(before: dict[str, float], after: dict[str, float], messages: int, wall: float) -> None:
