@@ -128,7 +128,7 @@ def _endpoints(path: Path, ports: Ports, pg_port: int, redis_port: int, db_name:
     path.write_text(f"""action_endpoint:
   url: http://127.0.0.1:{ports.actions}/webhook
 tracker_store:
-  type: SQL
+  type: bot.tracker_store.CoreSQLTrackerStore
   dialect: postgresql
   url: 127.0.0.1
   port: {pg_port}
@@ -138,7 +138,7 @@ tracker_store:
   query:
     connect_timeout: "3"
 lock_store:
-  type: redis
+  type: bot.lock_store.AtomicRedisLockStore
   url: 127.0.0.1
   port: {redis_port}
   key_prefix: {prefix}

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ from typing import Any
 from helpline.channels.outbox import Outbox
 from helpline.stack import Ports, Stack
 from helpline.stack_scaled import ScaledPorts, ScaledStack, drop_databases
-from scripts.bench import index_bench
+from scripts.bench import index_bench, profile_summary
 from scripts.bench.clients import RestClient, SeenTexts, TimedZalo, reply_ok, rest_user, run_users, zalo_user
 from scripts.bench.report import (
     client_cpu_seconds,
@@ -109,6 +111,33 @@ def rss_of(stack: Stack) -> dict[str, float]:
     return {name: tree_rss_mb(s.process.pid) for name, s in stack.services.items() if s.process is not None}
 
 
+def start_profilers(stack: Stack, folder: Path, seconds: float) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """py-spy on Rasa and the action server during the saturating phase (raw profiles in ``folder``)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in ("rasa", "actions"):
+        service = stack.services[name]
+        if service.process is None:
+            continue
+        raw = folder / f"{name}.raw"
+        cmd = [spy, "record", "-p", str(service.process.pid), "--subprocesses", "--format", "raw", "-o", str(raw),
+               "-d", str(max(1, int(seconds) - 2)), "-r", "200", "--nonblocking"]
+        out.append((name, raw, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    return out
+
+
+def print_profiles(profilers: list[tuple[str, Path, subprocess.Popen[bytes]]]) -> None:
+    for name, raw, process in profilers:
+        process.wait(timeout=120)
+        if not raw.is_file():
+            print(f"  profile of {name}: py-spy wrote nothing (exit {process.returncode})")
+            continue
+        print(f"  where {name}'s active CPU samples go (py-spy, {raw}):")
+        for label, share in profile_summary.summarise(raw)[:12]:
+            print(f"    {share:5.1f}%  {label}")
+
+
 def single_stack(args: argparse.Namespace, workload: Workload, tmp: Path) -> dict[str, Any]:
     fake = TimedZalo().start()
     rasa, actions, handoff = free_ports(3)
@@ -143,7 +172,9 @@ def single_stack(args: argparse.Namespace, workload: Workload, tmp: Path) -> dic
         print_latency(f"REST, {args.users} concurrent users, realistic conversations with {think[0]:g}-{think[1]:g} s "
                       f"between messages (people read and type), {args.think_duration:.0f} s", samples, wall)
         out["rest"] = samples
+        profilers = start_profilers(stack, args.profile, args.duration) if args.profile else []
         samples, wall = run_users(rest_user(url, workload, seen, "rest8"), args.users, args.duration, 10_000)
+        print_profiles(profilers)
         print_latency(f"REST, {args.users} concurrent users, no pause between messages (saturating), "
                       f"{args.duration:.0f} s", samples, wall)
         out["rest_saturated"] = samples
@@ -248,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-duration", type=float, default=30.0, help="seconds per scaled configuration")
     parser.add_argument("--skip-scaled", action="store_true", help="no 1-vs-2 replica comparison")
     parser.add_argument("--skip-index", action="store_true", help="no index build/retrieval benchmark")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="record py-spy profiles of Rasa and the action server during the saturating phase")
     args = parser.parse_args(argv)
     print(f"load average before the run: {os.getloadavg()[0]:.2f} (2 cores); numbers are noisy when it is high")
     workload = Workload()

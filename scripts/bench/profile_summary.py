@@ -1,6 +1,7 @@
-"""Summarise a py-spy raw profile of the Rasa process into where its time goes.
+"""Summarise a py-spy raw profile of the Rasa process or the action server into where its time goes.
 
-    py-spy record -p <rasa pid> --format raw -o rasa.raw -d 20 -r 200 --nonblocking   # during `make bench`
+    make bench BENCH_ARGS="--profile var/profiles"      # records both during the saturating phase, prints this
+    py-spy record -p <rasa pid> --format raw -o rasa.raw -d 20 -r 200 --nonblocking   # or by hand
     .venvs/actions/bin/python -m scripts.bench.profile_summary rasa.raw
 
 Idle samples (thread pools and the event loop waiting) are left out; deep jsonschema
@@ -22,6 +23,14 @@ CATEGORIES = (
     ("NLU pipeline (featurizers, DIET, emergency lexicon)", ("parse_message",)),
     ("dialogue policies", ("_predict_next_with_tracker",)),
     ("calling the action server", ("_run_action",)),
+    # the action server
+    ("FAQ: query encoding (e5)", ("encode_quer",)),
+    ("FAQ: lexical scoring", ("kb/lexical.py",)),
+    ("FAQ: entry classifier", ("kb/classifier.py",)),
+    ("FAQ: dense search (faiss)", ("kb/index.py",)),
+    ("FAQ: fusion and the rest of retrieve()", ("kb/retriever.py",)),
+    ("emergency detection", ("helpline/safety/",)),
+    ("rasa-sdk and Sanic request handling", ("rasa_sdk/", "sanic/")),
 )
 IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", "wait (threading.py", "select (selectors.py")
 
