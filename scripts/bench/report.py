@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import resource
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from scripts.bench.clients import Sample
@@ -49,41 +50,41 @@ def print_latency(title: str, samples: Sequence[Sample], wall: float) -> None:
           f"errors {errors}")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants, in MB (Linux /proc)."""
-    total, todo, seen = 0, [pid], set()
+def _tree(pid: int) -> Iterator[Path]:
+    """The /proc folders of a process and all its descendants (those that exist while walked)."""
+    todo, seen = [pid], set()
     while todo:
         current = todo.pop()
         if current in seen:
             continue
         seen.add(current)
+        folder = Path(f"/proc/{current}")
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            for task in Path(f"/proc/{current}/task").iterdir():
+            for task in (folder / "task").iterdir():
                 todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, StopIteration):
+        except OSError:
             continue
+        yield folder
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants, in MB (Linux /proc)."""
+    total = 0
+    for folder in _tree(pid):
+        with suppress(OSError, StopIteration):
+            status = (folder / "status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
     return total / 1024
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its descendants, in seconds (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+    total = 0
+    for folder in _tree(pid):
+        with suppress(OSError, IndexError):
+            fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, IndexError):
-            continue
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def named_cpu_seconds(comm: str) -> float:

@@ -17,6 +17,7 @@ import pytest
 from helpline.stack import ACTIONS_VENV, PROJECT_ROOT, RASA_MODEL, Ports, Stack
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.conftest import Bot, _free_port
+from tests.stacks import start_or_show_logs
 
 CHROMIUM = Path(os.environ.get("HELPLINE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,13 +53,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram) 
          "--role", "agent"], input=AGENT[1] + "\n", text=True, capture_output=True, env=stack.env, cwd=PROJECT_ROOT,
         timeout=60)
     assert created.returncode == 0, created.stderr
-    try:
-        stack.start_all(timeout=300)
-    except Exception:
-        stack.stop_all()
-        for log in sorted(log_dir.glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+    start_or_show_logs(stack, log_dir)
     yield stack
     stack.stop_all()
     for log in sorted(log_dir.glob("*.log")):  # shown by pytest only when a test failed

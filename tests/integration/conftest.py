@@ -20,6 +20,7 @@ from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zalo import FakeZalo
 from tests.fakes.zalobot import FakeZaloBot
+from tests.stacks import start_or_show_logs
 
 
 def _free_port() -> int:
@@ -85,13 +86,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, platforms: dict[str, FakePla
     for fake in platforms.values():
         env_base.update(fake.env())  # type: ignore[attr-defined]
     stack = Stack(data_dir, ports, log_dir=log_dir, env=env_base)
-    try:
-        stack.start_all(timeout=300)
-    except Exception:
-        stack.stop_all()
-        for log in sorted(log_dir.glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+    start_or_show_logs(stack, log_dir)
     yield stack
     stack.stop_all()
 

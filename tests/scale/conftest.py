@@ -19,6 +19,7 @@ import pytest
 from helpline.stack import RASA_MODEL
 from helpline.stack_scaled import ScaledPorts, ScaledStack, drop_databases
 from tests.fakes.zalo import FakeZalo
+from tests.stacks import start_or_show_logs
 
 REDIS_DB = "3"  # a dedicated Redis database for tests
 
@@ -73,14 +74,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, zalo: FakeZalo) -> Iterator
     ports = ScaledPorts(rasa=lb, actions=alb, handoff=handoff, rasa_replicas=(r1, r2), actions_replicas=(a1, a2))
     log_dir = tmp_path_factory.mktemp("scale-logs")
     stack = ScaledStack(tmp_path_factory.mktemp("scale-data"), ports, log_dir=log_dir, env=env)
-    try:
-        stack.start_all(timeout=300)
-    except Exception:
-        stack.stop_all()
-        for log in sorted(log_dir.glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-3000:]}")
-        drop_databases(stack.env)
-        raise
+    start_or_show_logs(stack, log_dir, cleanup=lambda: drop_databases(stack.env))
     yield stack
     stack.stop_all()
     drop_databases(stack.env)
