@@ -125,8 +125,9 @@ class TicketSpool:
                 ticket = store.open_ticket(
                     request.channel, request.sender_id, request.priority, (*request.reasons, LATE_REASON),
                     (*request.messages, ("system", late_note(request.requested_at))))
-            except HandoffError:
+            except HandoffError as exc:
                 os.replace(claimed, path)
+                log.warning("spooled tickets wait for the database: %s", exc)
                 break
             except ValueError:
                 log.error("spooled ticket %s is invalid; kept as .bad", path.name)

@@ -30,6 +30,7 @@ from helpline.text import mask_id
 log = logging.getLogger(__name__)
 
 PAUSE_TRIES = 30  # one a desk tick
+JOB_TIMEOUT_SECONDS = 60.0
 PRIORITY_LABELS = {"immediate": "NGUY HIỂM NGAY", "urgent": "KHẨN", "concern": "ĐÁNG LO", "normal": "thường"}
 
 
@@ -300,7 +301,10 @@ class DeskWorker:
             jobs.append(self.purge_once)
         for job in jobs:
             try:
-                await job()
+                await asyncio.wait_for(job(), timeout=JOB_TIMEOUT_SECONDS)
+            except asyncio.TimeoutError:
+                # A database call that never returns must not stop escalations and spooled tickets.
+                log.error("desk job %s took longer than %.0f s; moving on", job.__name__, JOB_TIMEOUT_SECONDS)
             except Exception:
                 log.exception("desk job %s failed; retrying next round", job.__name__)
 

@@ -138,3 +138,24 @@ def test_sqlite_locked_longer_than_the_timeout_spools_then_opens(tmp_path: Path)
         locker.close()
     [(_, ticket, _)] = spool.flush(store)
     assert store.get(ticket.id) is not None
+
+
+def test_a_desk_job_that_never_returns_does_not_stop_the_spooled_tickets(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = make_desk(tmp_path, clock)
+    desk.worker.resumer = RecordingResumer()
+    monkeypatch.setattr("helpline.handoff.workers.JOB_TIMEOUT_SECONDS", 0.3)
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()  # a database call that never returns
+
+    desk.worker.escalate_once = hangs  # type: ignore[method-assign]
+
+    async def two_rounds() -> None:
+        await desk.worker.tick()
+        desk.worker.spool.put(TicketRequest("zalo", "z-7", "immediate", ("help_call",), (("user", "cứu"),)))
+        await desk.worker.tick()  # the spool is flushed first, then the hung job is abandoned again
+
+    asyncio.run(asyncio.wait_for(two_rounds(), timeout=10))
+    assert [t.sender_id for t in desk.store.list_tickets()] == ["z-7"]
