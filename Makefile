@@ -20,7 +20,7 @@ export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale lint validate \
-        train index kb-validate kb-review model eval eval-safety bench purge simulate clean
+        train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ test-integration: setup ## real Rasa + action server + handoff service over HTTP
 eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3/MRR, confident wrong)
 	$(APY) scripts/eval_retrieval.py
 
+eval-nlu: $(RASA_MODEL) $(ACT_VENV)/.installed ## intent accuracy of the Rasa model on held-out examples (rasa test nlu)
+	$(APY) scripts/eval_nlu.py
+
 eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
 	$(APY) scripts/eval_safety.py
 
@@ -124,6 +127,7 @@ test: setup $(CHROMIUM) $(NGINX) lint validate ## everything: lint, validate, un
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
+	$(APY) scripts/eval_nlu.py --check
 	$(APY) scripts/eval_retrieval.py --check
 
 bench: setup $(NGINX) ## latency, throughput, RSS, cold start, 1 vs 2 replicas, index sizes (docs/performance.md)
