@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -14,11 +13,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import client_ip, guards, limit_request_size
-from connectors.turn import finish_turn, limited_turn, run_turn
+from connectors.turn import finish_turn, limited_turn, run_turn, shared_outbox
 from helpline import replies
-from helpline.channels.outbox import Outbox
 from helpline.ratelimit import retry_after_header
-from helpline.settings import Settings
 from helpline.text import clean
 
 logger = logging.getLogger(__name__)
@@ -26,14 +23,9 @@ MAX_MESSAGE_CHARS = 4096
 MAX_SENDER_CHARS = 128
 
 
-@lru_cache(maxsize=1)
-def _outbox() -> Outbox:
-    return Outbox.from_url(Settings.from_env().handoff_db_url)
-
-
 async def _mailbox(sender: str) -> list[dict[str, Any]]:
     try:
-        items = await asyncio.to_thread(_outbox().take_pending, HelplineRestInput.name(), sender)
+        items = await asyncio.to_thread(shared_outbox().take_pending, HelplineRestInput.name(), sender)
     except Exception:
         logger.exception("could not read the outbox for a REST user")
         return []

@@ -43,7 +43,8 @@ def _channel_store() -> ChannelStore:
 
 
 @lru_cache(maxsize=1)
-def _outbox() -> Outbox:
+def shared_outbox() -> Outbox:
+    """This process's outbox (one connection pool), for the turn code and the REST mailbox."""
     return Outbox.from_url(Settings.from_env().handoff_db_url)
 
 
@@ -86,7 +87,7 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
     # location memos, and queued or delivered messages (this turn's own reply is queued afterwards).
     try:
         await asyncio.to_thread(_channel_store().delete_recipient, sender_id)
-        await asyncio.to_thread(_outbox().delete_recipient, None, sender_id)
+        await asyncio.to_thread(shared_outbox().delete_recipient, None, sender_id)
     except Exception:
         logger.exception("could not delete the channel data of %s", mask_id(sender_id))
 

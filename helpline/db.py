@@ -167,13 +167,6 @@ class IdleConnections:
         with suppress(Exception):
             conn.close()
 
-    def close_all(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            with suppress(Exception):
-                conn.close()
-
 
 def _check_connection(conn: Any) -> None:
     if getattr(conn, "closed", False) or getattr(conn, "broken", False):
@@ -295,10 +288,6 @@ class Database:
             self._create_schema()
         with self._raw_transaction(what, write) as query:
             yield query
-
-    def close(self) -> None:
-        """Close the idle connections (a transaction still running closes its own afterwards)."""
-        self._idle.close_all()
 
     @contextmanager
     def _raw_transaction(self, what: str, write: bool) -> Iterator[Query]:

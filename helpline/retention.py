@@ -25,12 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from helpline.channels.outbox import PURGE_WHERE as OUTBOX_PURGE_WHERE
 from helpline.channels.outbox import SCHEMA as OUTBOX_SCHEMA
 from helpline.channels.store import SCHEMA as CHANNEL_SCHEMA
 from helpline.db import Database
 from helpline.errors import HelplineError
+from helpline.handoff.accounts import SESSIONS_PURGE_WHERE
 from helpline.handoff.models import utc_now
 from helpline.handoff.schema import SCHEMA as HANDOFF_SCHEMA
+from helpline.handoff.spool import TicketSpool
 from helpline.handoff.store import PURGE_WHERE
 from helpline.settings import Settings
 
@@ -94,7 +97,7 @@ class Retention:
                       ) -> Retention:
         handoff = Database.from_url(settings.handoff_db_url, schema=HANDOFF_SCHEMA + OUTBOX_SCHEMA + CHANNEL_SCHEMA)
         return cls(handoff, settings.retention_days if days is None else days, tracker=tracker_database(settings),
-                   spool_dir=settings.data_dir / "spool" / "tickets",
+                   spool_dir=TicketSpool.in_data_dir(settings.data_dir).directory,
                    session_idle=dt.timedelta(minutes=settings.console_idle_minutes), progress=progress)
 
     @property
@@ -122,12 +125,11 @@ class Retention:
         now = self._now()
         rules: list[tuple[str, str, str, tuple[object, ...]]] = [
             ("tickets", "handoff_tickets", PURGE_WHERE, (cutoff,)),
-            ("outbox", "outbox", "status <> 'pending' AND created_at < ?", (cutoff,)),
+            ("outbox", "outbox", OUTBOX_PURGE_WHERE, (cutoff,)),
             ("inbound", "channel_inbound", "received_at < ?", (cutoff,)),
             ("memos", "channel_memo", "created_at < ?", (cutoff,)),
             ("payloads", "channel_payloads", "created_at < ?", (cutoff,)),
-            ("sessions", "staff_sessions", "expires_at <= ? OR last_seen_at <= ?",
-             (d.ts(now), d.ts(now - self.session_idle))),
+            ("sessions", "staff_sessions", SESSIONS_PURGE_WHERE, (d.ts(now), d.ts(now - self.session_idle))),
         ]
         for field_name, table, where, params in rules:
             if not _table_exists(self.handoff, table):

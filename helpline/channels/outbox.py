@@ -71,6 +71,8 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1)))
 
 
+# Sent and failed messages created before the cutoff (the one parameter); pending ones are still being delivered.
+PURGE_WHERE = "status <> 'pending' AND created_at < ?"
 _COLUMNS = "id, channel, recipient_id, kind, payload, status, attempts, last_error, created_at, sent_at"
 
 
@@ -207,7 +209,7 @@ class Outbox:
         """Delete sent and failed messages older than the retention period."""
         cutoff = self._d.ts(self._now() - older_than)
         with self._db.transaction("purge old messages") as q:
-            return q.run("DELETE FROM outbox WHERE status <> 'pending' AND created_at < ?", (cutoff,))
+            return q.run(f"DELETE FROM outbox WHERE {PURGE_WHERE}", (cutoff,))
 
 
 class OutboxWorker:

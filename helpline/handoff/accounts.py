@@ -28,6 +28,8 @@ MAX_PASSWORD = 256
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 _TOUCH_EVERY = dt.timedelta(seconds=60)
+# Sessions that expired or sat idle: parameters (now, now - idle time).
+SESSIONS_PURGE_WHERE = "expires_at <= ? OR last_seen_at <= ?"
 # argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): a login stays well under a
 # second on a shared 2-core machine. Hashes made with other parameters are upgraded at login.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -240,7 +242,7 @@ class StaffAccounts:
         """Delete expired and idle sessions; returns how many."""
         now = self._now()
         with self._db.transaction("purge sessions") as q:
-            return q.run("DELETE FROM staff_sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+            return q.run(f"DELETE FROM staff_sessions WHERE {SESSIONS_PURGE_WHERE}",
                          (self._d.ts(now), self._d.ts(now - idle)))
 
 

@@ -48,7 +48,7 @@ def channel(request: pytest.FixtureRequest, data_env: Path, monkeypatch: pytest.
 def fresh_limits(monkeypatch: pytest.MonkeyPatch) -> Any:
     guard.reset()
     turn._turn_timeout.cache_clear()
-    turn._outbox.cache_clear()
+    turn.shared_outbox.cache_clear()
     turn._spool.cache_clear()
     yield
     guard.reset()
