@@ -80,8 +80,8 @@ def stack_environment(data_dir: Path, ports: Ports, base: Mapping[str, str] | No
         PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         PYTHONUNBUFFERED="1",
     )
-    # One TensorFlow thread per pool: DIET predicts one short message at a time, and on 2 cores
-    # the extra threads cost more in synchronisation than they gain (docs/performance.md).
+    # One TensorFlow thread per pool: Rasa still loads TensorFlow, and on 2 cores its extra
+    # threads cost more in synchronisation than they gain (docs/performance.md).
     env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     return env

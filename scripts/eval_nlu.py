@@ -3,7 +3,7 @@
 The examples in tests/data/nlu_holdout.yml are never trained on (this script refuses to run if
 one of them is in bot/data/nlu/). It runs Rasa's own `rasa test nlu` in the Rasa environment and
 prints accuracy, recall per intent and every misclassified example. With --check it fails below
-the targets: a change to the NLU pipeline (a smaller DIET, say) must keep them.
+the targets: a change to the NLU pipeline (another classifier, say) must keep them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ CATEGORIES = (
     ("SQLite calls of the channel code (threads)", ("helpline/db.py",)),
     ("tracker store: retrieve", ("fetch_tracker_and_update_session",)),
     ("tracker store: save", ("save_tracker",)),
-    ("NLU pipeline (featurizers, DIET, emergency lexicon)", ("parse_message",)),
+    ("NLU pipeline (featurizers, classifier, emergency lexicon)", ("parse_message",)),
     ("dialogue policies", ("_predict_next_with_tracker",)),
     ("calling the action server", ("_run_action",)),
     # the action server
