@@ -24,7 +24,7 @@ import numpy as np
 
 from helpline.kb.entries import Entry
 from helpline.kb.index import LoadedIndex, current_index_path, load_index, search_dense
-from helpline.kb.lexical import LexicalIndex
+from helpline.kb.lexical import LexicalIndex, features
 from helpline.text import clean, has_diacritics
 
 if TYPE_CHECKING:
@@ -157,14 +157,12 @@ class FaqRetriever:
             np.maximum.at(dense, entries, np.asarray(doc_scores, dtype=np.float64))
             candidate[entries] = True
         lexical = np.zeros(n, dtype=np.float64)
-        doc_lex = snap.lexical.scores(query)
-        hit_docs = np.flatnonzero(doc_lex > 0)
-        np.maximum.at(lexical, snap.doc_entry[hit_docs], doc_lex[hit_docs])
-        candidate[snap.doc_entry[hit_docs]] = True
-        answer_lex = snap.answers.scores(query)
-        positive = answer_lex > 0
-        lexical[positive] += w.answer_text * answer_lex[positive]
-        candidate |= positive
+        query_features = features(query)
+        np.maximum.at(lexical, snap.doc_entry, snap.lexical.feature_scores(query_features))
+        candidate |= lexical > 0
+        answer_lex = snap.answers.feature_scores(query_features)
+        lexical += w.answer_text * answer_lex
+        candidate |= answer_lex > 0
         probs = np.zeros(n, dtype=np.float64)
         class_weight = 0.0
         if snap.loaded.classifier is not None and snap.label_entry is not None:
