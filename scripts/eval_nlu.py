@@ -27,15 +27,20 @@ MIN_ACCURACY = 0.90
 MIN_EMERGENCY_RECALL = 1.0
 
 
-def examples(path: Path) -> dict[str, str]:
-    """Example text (normalised for comparison) -> intent."""
-    out: dict[str, str] = {}
+def labelled(path: Path) -> list[tuple[str, str]]:
+    """(example text, intent) of a Rasa NLU file, in file order."""
+    out: list[tuple[str, str]] = []
     for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
         for line in str(block.get("examples", "")).splitlines():
             text = line.strip().removeprefix("- ").strip()
             if text:
-                out[" ".join(text.lower().split())] = str(block.get("intent"))
+                out.append((text, str(block.get("intent"))))
     return out
+
+
+def examples(path: Path) -> dict[str, str]:
+    """Example text (normalised for comparison) -> intent."""
+    return {" ".join(text.lower().split()): intent for text, intent in labelled(path)}
 
 
 def leaked() -> list[str]:

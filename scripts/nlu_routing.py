@@ -25,15 +25,14 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # bot.components (in the model's pipeline) and scripts.eval_nlu
+
+from scripts.eval_nlu import HOLDOUT, labelled  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 RETRIEVAL = frozenset({"ask_faq", "out_of_scope", "nlu_fallback"})
 ANSWERED = RETRIEVAL | {"emergency", "ask_hotline"}
-
-
-def holdout() -> list[tuple[str, str]]:
-    doc = yaml.safe_load((DATA / "nlu_holdout.yml").read_text(encoding="utf-8"))
-    return [(line.strip().removeprefix("- ").strip(), block["intent"])
-            for block in doc["nlu"] for line in block["examples"].splitlines() if line.strip()]
 
 
 def correct(got: str, want: str) -> bool:
@@ -48,7 +47,7 @@ async def report(model: Path) -> None:
     async def intent(text: str) -> str:
         return (await agent.parse_message(text))["intent"]["name"]
 
-    held = holdout()
+    held = labelled(HOLDOUT)
     questions = [item["q"] for item in yaml.safe_load((DATA / "retrieval_eval.yml").read_text("utf-8"))["items"]]
     safety = yaml.safe_load((DATA / "safety_eval.yml").read_text("utf-8"))["items"]
     for text, _ in held[:10]:
