@@ -13,9 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.services import get_services
 from helpline import replies
+from helpline.channels.keys import channel_of
 from helpline.errors import HandoffError
 from helpline.handoff import Ticket
 from helpline.handoff.spool import TicketRequest
+from helpline.text import mask_id
 
 logger = logging.getLogger(__name__)
 TRANSCRIPT_TURNS = 10
@@ -31,28 +33,43 @@ def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tup
     return out[-limit:]
 
 
+def conversation_of(tracker: Tracker) -> tuple[str, str]:
+    """The ticket's channel and key: both from the tracker's sender id, the conversation key.
+
+    The channel is never taken from ``input_channel`` (any caller can write that); a sender id
+    that is not a key (not made by our connectors, e.g. ``rasa shell``) stays as it is, so it
+    cannot coincide with any channel's person.
+    """
+    key = tracker.sender_id
+    channel = channel_of(key)
+    if channel is None:
+        logger.warning("conversation %s has no channel key; its ticket is kept apart", mask_id(key))
+        return "unknown", key
+    return channel, key
+
+
 async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str]) -> Ticket | None:
     """Open (or join) the person's ticket; None if the store is unavailable.
 
     During a database outage the request is spooled to disk and the handoff service opens
     it as soon as the database is back (:mod:`helpline.handoff.spool`): the ticket is late, not lost.
     """
-    channel = tracker.get_latest_input_channel() or "rest"
+    channel, key = conversation_of(tracker)
     history = recent_messages(tracker)
 
     def _open() -> Ticket:
         store = get_services().handoff
         # A ticket already open has the earlier transcript: add only what is new.
         messages = history
-        if store.open_ticket_for(channel, tracker.sender_id) is not None:
+        if store.open_ticket_for(channel, key) is not None:
             messages = [m for m in history[-1:] if m[0] == "user"]
-        return store.open_ticket(channel, tracker.sender_id, priority, tuple(reasons), messages)
+        return store.open_ticket(channel, key, priority, tuple(reasons), messages)
 
     try:
         return await asyncio.to_thread(_open)
     except HandoffError as exc:
         logger.error("could not open a handoff ticket: %s; spooling it", exc)
-        request = TicketRequest(channel, tracker.sender_id, priority, tuple(reasons), tuple(history))
+        request = TicketRequest(channel, key, priority, tuple(reasons), tuple(history))
         try:
             await asyncio.to_thread(get_services().spool.put, request)
         except OSError:

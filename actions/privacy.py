@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import conversation_of
 from actions.services import get_services
 from helpline import replies
 from helpline.privacy import FORGET_COMMAND
@@ -26,7 +27,10 @@ class ActionDeleteMyData(Action):
     ) -> list[dict[str, Any]]:
         try:
             store = get_services().handoff
-            await asyncio.to_thread(store.delete_sender, None, tracker.sender_id)
+            # The sender id is the conversation key (``telegram:123``): only this person's tickets, on
+            # this channel, go; a key that names no channel matches no channel's tickets either.
+            channel, key = conversation_of(tracker)
+            await asyncio.to_thread(store.delete_sender, channel, key)
         except Exception:
             logger.exception("could not delete handoff data")
             dispatcher.utter_message(text=replies.SERVICE_FALLBACK)

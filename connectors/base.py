@@ -34,7 +34,9 @@ from connectors.turn import (
     limited_turn,
     location_turn,
     media_turn,
+    remember_offered,
     run_turn,
+    screen_payload,
 )
 from helpline.channels.inbound import MEDIA_KINDS, Inbound, choice_number
 from helpline.channels.messages import reply_from_message, split_message_dict
@@ -101,7 +103,9 @@ class OutboxOutputChannel(CollectingOutputChannel):
         await super()._persist_message(message)
         runtime = ChannelRuntime.get()
         body = {k: v for k, v in message.items() if k != "recipient_id"}
+        # The recipient is the tracker's sender id, i.e. the conversation key (``telegram:123``).
         await asyncio.to_thread(runtime.outbox.enqueue, self._channel, message["recipient_id"], body)
+        await remember_offered(self._channel, message["recipient_id"], [message])
         runtime.worker.wake()
 
 
@@ -192,7 +196,7 @@ class SignedWebhookInput(InputChannel):
             logger.warning("%s: webhook requests over the per-address limit", self.channel)
             return 429, {"error": "too many requests", "retry_after": retry_after_header(wait)}
         if not self.enabled:
-            return 503, {"error": f"the {self.channel} channel is disabled on this server: {self.problem}"}
+            return 503, {"error": f"the {self.channel} channel is disabled on this server"}
         if len(body) > MAX_BODY_BYTES:
             return 413, {"error": "body too large"}
         if not self.signature_present(headers):
@@ -249,6 +253,7 @@ class SignedWebhookInput(InputChannel):
             runtime.in_flight.discard(key)
 
     async def _user_text(self, store: ChannelStore, inbound: Inbound) -> str:
+        key = inbound.key
         text = clean(inbound.user_text)[:MAX_TEXT_CHARS]
         if inbound.kind == "postback" and text.startswith("k:"):
             text = await asyncio.to_thread(store.payload_for, text) or ""
@@ -257,9 +262,9 @@ class SignedWebhookInput(InputChannel):
         # A bare number picks from the options offered last (numbered-list fallback); any other
         # message makes that list stale, so it is forgotten either way.
         number = choice_number(text)
-        choices = await asyncio.to_thread(store.recall, self.channel, inbound.sender_id, CHOICES_MEMO, CHOICES_AGE)
+        choices = await asyncio.to_thread(store.recall, self.channel, key, CHOICES_MEMO, CHOICES_AGE)
         if choices is not None:
-            await asyncio.to_thread(store.forget, self.channel, inbound.sender_id, CHOICES_MEMO)
+            await asyncio.to_thread(store.forget, self.channel, key, CHOICES_MEMO)
         if number is not None and isinstance(choices, list) and 1 <= number <= len(choices):
             text = str(choices[number - 1])
         return text
@@ -267,17 +272,17 @@ class SignedWebhookInput(InputChannel):
     async def turn(self, inbound: Inbound) -> list[dict[str, Any]]:
         app = self._app or SimpleNamespace(ctx=SimpleNamespace())
         agent = getattr(app.ctx, "agent", None)
-        sender_id = inbound.sender_id
+        sender_id = inbound.key  # the conversation key: Rasa's sender id and every store's
         if inbound.kind == "location" and inbound.location is not None:
             return await location_turn(self.channel, sender_id, inbound.location.as_ticket_location(self.channel))
         if inbound.kind in MEDIA_KINDS:
             return await media_turn(agent, self.channel, sender_id, inbound.kind, inbound.url)
         if inbound.kind not in ("text", "postback"):
             return []
-        text = await self._user_text(ChannelRuntime.get().store, inbound)
+        text = await screen_payload(self.channel, sender_id, await self._user_text(ChannelRuntime.get().store, inbound))
         limits = guards()
-        if limits.sender_over_limit(self.channel, sender_id, text):
-            return await limited_turn(self.channel, sender_id, text, limits.notify_sender(self.channel, sender_id))
+        if limits.sender_over_limit(sender_id, text):
+            return await limited_turn(self.channel, sender_id, text, limits.notify_sender(sender_id))
         collector = CollectingOutputChannel()
         failed = False
         if text and self._on_new_message is not None:
@@ -298,7 +303,7 @@ class SignedWebhookInput(InputChannel):
                 if reply_from_message(part, self.channel).empty:
                     continue
                 dedupe = f"{self.channel}:{inbound.message_id}:{count}"
-                await self._enqueue_one(runtime, inbound.sender_id, part, dedupe)
+                await self._enqueue_one(runtime, inbound.key, part, dedupe)
                 count += 1
         return count
 
@@ -336,9 +341,8 @@ class SignedWebhookInput(InputChannel):
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            if not self.enabled:
-                return response.json({"status": "disabled", "reason": self.problem})
-            return response.json({"status": "ok"})
+            # Which settings are missing is for the operator's log (written at start-up), not for callers.
+            return response.json({"status": "ok" if self.enabled else "disabled"})
 
         @hook.route("/webhook", methods=["GET"])
         async def subscribe(request: Request) -> HTTPResponse:

@@ -8,6 +8,10 @@
   answer with 111, or go to the ticket while staff have the conversation.
 - A shared location goes to the person's open ticket; shared before a ticket
   exists, it is kept for an hour and attached when one opens.
+- ``sender_id`` everywhere here is the conversation key (``telegram:123``, see
+  :mod:`helpline.channels.keys`): the Rasa sender id and the key of tickets, outbox and memos.
+- A message starting with ``/`` reaches Rasa as a payload only if the bot offered it as a
+  button in this conversation (:mod:`helpline.channels.payloads`); otherwise it is text.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from helpline import replies
+from helpline.channels.keys import channel_of
 from helpline.channels.outbox import Outbox
+from helpline.channels.payloads import OFFERED_AGE, OFFERED_MEMO, merge_offered, offered_in, screen
 from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import TicketRequest, TicketSpool, open_or_spool
@@ -67,7 +73,7 @@ def _inner_store(store: Any) -> Any:
 
 
 async def forget_sender(agent: Any, sender_id: str) -> None:
-    """Delete every stored event of one sender from the Rasa tracker store."""
+    """Delete every stored event of one conversation (its key) from the Rasa tracker store, and its channel data."""
     store = _inner_store(agent.tracker_store)
     if hasattr(store, "session_scope") and hasattr(store, "SQLEvent"):
         def _delete() -> int:
@@ -83,11 +89,15 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
         await store.delete(sender_id) if hasattr(store, "delete") else None
         count = -1
     logger.info("forgot sender %s (%d tracker rows)", mask_id(sender_id), count)
-    # Everything else kept under this person's id, on every channel: the dedupe journal, button and
-    # location memos, and queued or delivered messages (this turn's own reply is queued afterwards).
+    # Everything else kept under this conversation's key, on its own channel only: the dedupe journal,
+    # button and location memos, and queued or delivered messages (this turn's own reply is queued afterwards).
+    channel = channel_of(sender_id)
+    if channel is None:
+        logger.error("not a conversation key, channel data kept: %s", mask_id(sender_id))
+        return
     try:
         await asyncio.to_thread(_channel_store().delete_recipient, sender_id)
-        await asyncio.to_thread(shared_outbox().delete_recipient, None, sender_id)
+        await asyncio.to_thread(shared_outbox().delete_recipient, channel, sender_id)
     except Exception:
         logger.exception("could not delete the channel data of %s", mask_id(sender_id))
 
@@ -127,6 +137,38 @@ async def run_turn(on_new_message: Callable[[Any], Awaitable[Any]], message: Any
     return True
 
 
+async def screen_payload(channel: str, sender_id: str, text: str) -> str:
+    """The text to give Rasa: a ``/payload`` only if the bot offered it to this conversation, else plain text."""
+    if not text.strip().startswith("/"):
+        return text
+    try:
+        offered = await asyncio.to_thread(_channel_store().recall, channel, sender_id, OFFERED_MEMO, OFFERED_AGE)
+    except Exception:
+        logger.exception("could not read the offered buttons of %s; the payload is read as text", mask_id(sender_id))
+        offered = None
+    out, refused = screen(text, offered)
+    if refused:
+        logger.warning("%s: %s sent a payload the bot did not offer; read as text", channel, mask_id(sender_id))
+    return out
+
+
+async def remember_offered(channel: str, sender_id: str, messages: list[dict[str, Any]]) -> None:
+    """Keep the button payloads sent to this conversation, so a tap on one is accepted."""
+    new = offered_in(messages)
+    if not new:
+        return
+
+    def _do() -> None:
+        store = _channel_store()
+        earlier = store.recall(channel, sender_id, OFFERED_MEMO, OFFERED_AGE)
+        store.remember(channel, sender_id, OFFERED_MEMO, merge_offered(earlier, new))
+
+    try:
+        await asyncio.to_thread(_do)
+    except Exception:  # the buttons still go out; a tap on one is then read as text
+        logger.exception("could not remember the buttons offered to %s", mask_id(sender_id))
+
+
 @lru_cache(maxsize=1)
 def _turn_timeout() -> float:
     return max(1.0, Settings.from_env().turn_timeout_seconds)
@@ -148,6 +190,7 @@ async def finish_turn(
         # that expired after an hour unpauses the bot; a ticket opened late may not be paused).
         if text:
             await _route_to_ticket(channel, sender_id, text)
+        await remember_offered(channel, sender_id, out)
         return out
     if not failed and agent is not None and await _is_paused(agent, sender_id):
         await _route_to_ticket(channel, sender_id, text)
@@ -255,7 +298,9 @@ async def location_turn(channel: str, sender_id: str, location: Mapping[str, Any
     except Exception:
         logger.exception("could not keep the shared location of %s", mask_id(sender_id))
     button = {"title": replies.ASK_HUMAN_BUTTON, "payload": "/ask_human"}
-    return [_reply(sender_id, replies.LOCATION_NO_TICKET, [button])]
+    out = [_reply(sender_id, replies.LOCATION_NO_TICKET, [button])]
+    await remember_offered(channel, sender_id, out)
+    return out
 
 
 async def attach_pending_location(channel: str, sender_id: str) -> None:

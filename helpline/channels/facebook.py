@@ -28,6 +28,7 @@ from helpline.channels.http import (
     with_retries,
 )
 from helpline.channels.inbound import Inbound, Location
+from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, numbered_text, reply_from_message, truncate
 from helpline.channels.store import ChannelStore, remember_choices
 from helpline.errors import SendFailed
@@ -180,8 +181,9 @@ class FacebookSender:
     async def send(self, recipient_id: str, message: Mapping[str, Any], kind: str = "bot") -> None:
         objects, choices = message_objects(message)
         staff = kind == "staff"
+        psid = edge_id(CHANNEL, recipient_id)
         await self._progress.deliver(Progress.key(recipient_id, message), objects,
-                                     lambda obj: with_retries(lambda: self._send_one(recipient_id, obj, staff)))
+                                     lambda obj: with_retries(lambda: self._send_one(psid, obj, staff)))
         if choices:
             await remember_choices(self._store, CHANNEL, recipient_id, choices)
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from helpline.channels.keys import conversation_key
+
 KINDS: tuple[str, ...] = (
     "text", "postback", "sticker", "image", "file", "location", "audio", "video", "seen", "unknown",
 )
@@ -68,6 +70,11 @@ class Inbound:
             cleaned = _CONTROL.sub("", value)[:MAX_ID_CHARS]
             if cleaned != getattr(self, name):
                 object.__setattr__(self, name, cleaned or "?")
+
+    @property
+    def key(self) -> str:
+        """The conversation key (``<channel>:<sender id>``) every store and Rasa use for this person."""
+        return conversation_key(self.channel, self.sender_id)
 
     @property
     def needs_reply(self) -> bool:

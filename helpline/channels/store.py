@@ -6,8 +6,8 @@
 - ``channel_tokens``: the Zalo token pair. The refresh token is single-use, so
   a refresh is claimed with a lease and the new pair replaces the old one in one
   compare-and-swap UPDATE.
-- ``channel_memo``: small per-person values (numbered button choices, a location
-  shared before a ticket existed).
+- ``channel_memo``: small per-person values (numbered button choices, the button payloads
+  offered, a location shared before a ticket existed), under the conversation key.
 - ``channel_payloads``: button payloads too long for a platform (Telegram's
   callback_data holds 64 bytes), stored under a short key.
 """
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpline.channels.inbound import Inbound
+from helpline.channels.keys import split_key
 from helpline.db import Database, from_db_ts
 from helpline.text import mask_id
 
@@ -217,11 +218,15 @@ class ChannelStore:
             row = q.one("SELECT payload FROM channel_payloads WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
-    def delete_recipient(self, recipient_id: str) -> int:
-        """Erase what is kept about one person on every channel (privacy request)."""
+    def delete_recipient(self, key: str) -> int:
+        """Erase what is kept about one person (privacy request): their memos and their inbound journal.
+
+        ``key`` is the conversation key (``telegram:123``); only that channel's rows go.
+        """
+        channel, sender_id = split_key(key)
         with self._db.transaction("delete a person's channel data") as q:
-            n = q.run("DELETE FROM channel_memo WHERE recipient_id = ?", (recipient_id,))
-            return n + q.run("DELETE FROM channel_inbound WHERE sender_id = ?", (recipient_id,))
+            n = q.run("DELETE FROM channel_memo WHERE channel = ? AND recipient_id = ?", (channel, key))
+            return n + q.run("DELETE FROM channel_inbound WHERE channel = ? AND sender_id = ?", (channel, sender_id))
 
 
 async def remember_choices(store: ChannelStore, channel: str, recipient_id: str, choices: tuple[str, ...]) -> None:

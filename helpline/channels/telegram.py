@@ -19,6 +19,7 @@ from typing import Any
 from helpline.channels.config import TelegramConfig
 from helpline.channels.http import redact_secrets, with_retries
 from helpline.channels.inbound import Inbound, Location
+from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore
 from helpline.errors import SendFailed
@@ -166,7 +167,7 @@ class TelegramSender:
             await self.bot.shutdown()
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
-        calls = await asyncio.to_thread(requests_for, recipient_id, message, self._store)
+        calls = await asyncio.to_thread(requests_for, edge_id(CHANNEL, recipient_id), message, self._store)
         await self._progress.deliver(Progress.key(recipient_id, message), calls,
                                      lambda call: with_retries(lambda: self._call(*call)))
 

@@ -26,6 +26,7 @@ from helpline.channels.http import (
     with_retries,
 )
 from helpline.channels.inbound import Inbound, Location
+from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore, remember_choices
 from helpline.channels.zalo_format import ZaloPart, zalo_parts
@@ -159,7 +160,7 @@ class ZaloSender:
         await self._client.aclose()
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
-        bodies, choices = request_bodies(recipient_id, message)
+        bodies, choices = request_bodies(edge_id(CHANNEL, recipient_id), message)
         await self._progress.deliver(Progress.key(recipient_id, message), bodies,
                                      lambda body: with_retries(lambda: self._post(body)))
         if choices:

@@ -27,6 +27,7 @@ from helpline.channels.http import (
     with_retries,
 )
 from helpline.channels.inbound import Inbound, Location
+from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore, remember_choices
 from helpline.channels.zalo_format import zalo_parts
@@ -167,7 +168,7 @@ class ZaloBotSender:
         await self.api.aclose()
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
-        bodies, choices = request_bodies(recipient_id, message)
+        bodies, choices = request_bodies(edge_id(CHANNEL, recipient_id), message)
         await self._progress.deliver(Progress.key(recipient_id, message), bodies,
                                      lambda body: with_retries(lambda: self.api.call("sendMessage", body)))
         if choices:
