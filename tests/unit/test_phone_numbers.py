@@ -1,4 +1,7 @@
-"""Every text a user can see names only verified numbers: 111 and 113, never the obsolete line."""
+"""Every text a user can see names only verified numbers, never the obsolete line.
+
+111 and 113 may appear anywhere; 112, 114 and 115 only in the one entry that lists the national emergency numbers.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from helpline.kb.entries import load_entries, load_verified_numbers, phone_numbe
 from helpline.settings import PROJECT_ROOT
 
 ALLOWED = set(load_verified_numbers(PROJECT_ROOT / "knowledge_base" / "verified_numbers.yml"))
+EVERYWHERE = {"111", "113"}
+EMERGENCY_LIST_ENTRY = "kb.bao-tin-cac-so-khan-cap"
 
 
 @lru_cache(maxsize=1)
@@ -26,9 +31,18 @@ def user_facing_texts() -> list[tuple[str, str]]:
 
 
 def test_only_verified_numbers_are_shown() -> None:
-    assert ALLOWED == {"111", "113"}
+    assert ALLOWED == {"111", "112", "113", "114", "115"}
     bad = [(where, n) for where, text in user_facing_texts() for n in phone_numbers_in(text) if n not in ALLOWED]
     assert not bad
+
+
+def test_other_emergency_numbers_only_in_their_entry() -> None:
+    shown = {(where, n) for where, text in user_facing_texts() for n in phone_numbers_in(text)}
+    outside = [(where, n) for where, n in shown
+               if n not in EVERYWHERE and where.removesuffix(".more") != EMERGENCY_LIST_ENTRY]
+    assert not outside
+    listed = {n for where, n in shown if where.removesuffix(".more") == EMERGENCY_LIST_ENTRY}
+    assert ALLOWED <= listed
 
 
 def test_the_obsolete_hotline_is_never_shown() -> None:
