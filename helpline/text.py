@@ -15,6 +15,13 @@ _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+# Bidirectional formatting characters: embeddings, overrides, isolates and marks.
+BIDI_NAMES: dict[str, str] = {
+    "\u202a": "⟨LRE⟩", "\u202b": "⟨RLE⟩", "\u202c": "⟨PDF⟩", "\u202d": "⟨LRO⟩", "\u202e": "⟨RLO⟩",
+    "\u2066": "⟨LRI⟩", "\u2067": "⟨RLI⟩", "\u2068": "⟨FSI⟩", "\u2069": "⟨PDI⟩",
+    "\u200e": "⟨LRM⟩", "\u200f": "⟨RLM⟩", "\u061c": "⟨ALM⟩",
+}
+_BIDI = re.compile("[" + "".join(BIDI_NAMES) + "]")
 
 # Teen code and common abbreviations, keyed by the folded token.
 # Only unambiguous forms: "a" (anh / a) or "bt" (biet / binh thuong) are left alone.
@@ -79,12 +86,18 @@ TEEN_CODE: dict[str, str] = {
 
 
 def clean(text: str) -> str:
-    """NFC-normalise, drop zero-width and control characters and lone surrogates, collapse whitespace."""
+    """NFC-normalise, drop zero-width, bidi and control characters and lone surrogates, collapse whitespace."""
     # A lone surrogate (valid in JSON, not in UTF-8) or a NUL would make the databases refuse the text.
     text = (text or "").encode("utf-8", "replace").decode("utf-8")
     text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
     text = _ZERO_WIDTH.sub("", text)
+    text = _BIDI.sub("", text)  # a right-to-left override would make staff read the text backwards
     return _SPACES.sub(" ", text).strip()
+
+
+def show_bidi(text: str) -> str:
+    """Bidi control characters made visible (``⟨RLO⟩``), for showing untrusted text to staff."""
+    return _BIDI.sub(lambda m: BIDI_NAMES[m.group(0)], text) if _BIDI.search(text) else text
 
 
 def strip_diacritics(text: str) -> str:
@@ -100,8 +113,9 @@ def has_diacritics(text: str) -> bool:
 
 
 def fold_tokens(text: str, expand_teen_code: bool = True) -> list[str]:
-    """Folded syllables: lower case, no diacritics, teen code expanded, no punctuation."""
-    base = strip_diacritics(clean(text).lower())
+    """Folded syllables: NFKC, lower case, no diacritics, teen code expanded, no punctuation."""
+    # NFKC first: fullwidth "ｃｕｕ", ligatures and other compatibility forms read as the plain letters.
+    base = strip_diacritics(unicodedata.normalize("NFKC", clean(text)).lower())
     out: list[str] = []
     for raw in _NON_WORD.split(base):
         if not raw or raw == "_":
@@ -191,9 +205,11 @@ def split_message(text: str, limit: int) -> list[str]:
 
 # Masking for logs: phone numbers (VN mobile/landline/short international forms),
 # 9- or 12-digit ID numbers, e-mail addresses and street addresses.
+# Every pattern runs in linear time on any input (a message is attacker-controlled): bounded
+# repetitions, look-behinds that allow a match to start only at the beginning of a run, no two
+# adjacent quantifiers over the same characters, and e-mail found by a scanner (below).
 _PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)(?:[\s.-]?\d){8,10}(?![\w])")
 _ID_NUMBER = re.compile(r"(?<![\w.])\d{9}(?:\d{3})?(?![\w])")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 # Addresses, conservatively: an address word ("ngõ", "hẻm", "đường", "phường", "xã", "thôn", "ấp", "tổ" ...)
 # followed by a house or street number ("ngõ 12", "hẻm 45/2", "to 3"), or, for the accented words and
@@ -213,7 +229,7 @@ _ADDRESS_WORD = re.compile(
 _NEXT_WORD = re.compile(r"[ \t]+([^\s,;:.!?()\[\]\"]+)")
 _HOUSE_NUMBER = re.compile(r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*")
 _NUMBER_BEFORE_MASK = re.compile(
-    r"(?<!\w)(?:(?:số|so|nhà|nha)\s+)?\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*\s*,?\s*(?=\[địa chỉ\])",
+    r"(?<!\w)(?:(?:số|so|nhà|nha)\s+)?\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*\s*(?:,\s*)?(?=\[địa chỉ\])",
     re.IGNORECASE,
 )
 _MASK_RUN = re.compile(r"\[địa chỉ\](?:[\s,]*\[địa chỉ\])+")
@@ -263,9 +279,61 @@ def mask_addresses(text: str) -> str:
     return _MASK_RUN.sub(ADDRESS_MASK, masked)
 
 
+def _is_local_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_.+-"  # the regex class [\w.+-]
+
+
+def _is_domain_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_-"  # [\w-]
+
+
+def _domain_end(text: str, start: int) -> int | None:
+    """End of ``[\\w-]+\\.[\\w.-]+`` matched at ``start``, or None (deterministic: no backtracking)."""
+    n, pos = len(text), start
+    while pos < n and _is_domain_char(text[pos]):
+        pos += 1
+    if pos == start or pos >= n - 1 or text[pos] != "." or not (_is_domain_char(text[pos + 1]) or
+                                                                 text[pos + 1] == "."):
+        return None
+    pos += 1
+    while pos < n and (_is_domain_char(text[pos]) or text[pos] == "."):
+        pos += 1
+    return pos
+
+
+def mask_emails(text: str) -> str:
+    """Replace e-mail addresses with ``[email]``: what ``[\\w.+-]+@[\\w-]+\\.[\\w.-]+`` finds, in linear time.
+
+    Scans from each ``@``: back over the local part (never past the previous match or ``@``), forward
+    over the domain (which stops at the next ``@``), so every character is looked at a bounded number
+    of times. The regex itself is quadratic on a long run of word characters without an ``@``.
+    """
+    at = text.find("@")
+    if at < 0:
+        return text
+    out: list[str] = []
+    last = 0
+    while at >= 0:
+        begin = at
+        while begin > last and _is_local_char(text[begin - 1]):
+            begin -= 1
+        end = _domain_end(text, at + 1) if begin < at else None
+        if end is not None:
+            out.append(text[last:begin])
+            out.append("[email]")
+            last = end
+            at = text.find("@", end)
+        else:
+            at = text.find("@", at + 1)
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
 def mask_pii(text: str) -> str:
     """Mask phone numbers, ID numbers, e-mail and street addresses (for logs, previews and exports)."""
-    text = _EMAIL.sub("[email]", text)
+    text = mask_emails(text)
     text = _PHONE.sub("[sđt]", text)
     text = _ID_NUMBER.sub("[số giấy tờ]", text)
     return mask_addresses(text)

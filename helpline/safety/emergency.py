@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -288,7 +289,8 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
 def detect(text: str, *, intent: str | None = None, in_emergency: bool = False) -> Risk:
     """Classify one user message. Pure function; the lexicon is loaded once, lazily."""
     lex = _lexicon()
-    raw = clean(text)
+    # NFKC: fullwidth letters and punctuation ("ｃｕｕ ｔｏｉ，") split and fold like the plain ones.
+    raw = unicodedata.normalize("NFKC", clean(text))
     msg = _read(lex, raw)
     frame = msg.frame
     level = RiskLevel.NONE
