@@ -108,3 +108,50 @@ class RateLimiter:
 def retry_after_header(wait: float) -> str:
     """A ``Retry-After`` value: whole seconds, at least 1."""
     return str(max(1, int(wait + 0.999)))
+
+
+class Backoff:
+    """Exponential backoff per key (a client address): a few free failures, then waits that double.
+
+    After ``free`` failures, each further one makes the key wait ``base * 2 ** (n - free)`` seconds
+    (at most ``max_wait``) before it is served again; a success forgets the key. Used for console
+    logins per address, beside the per-account delay kept in the database (:mod:`helpline.handoff.accounts`).
+    """
+
+    def __init__(self, free: int = 3, base: float = 1.0, max_wait: float = 900.0, max_keys: int = MAX_KEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free = free
+        self.base = base
+        self.max_wait = max_wait
+        self._max_keys = max_keys
+        self._clock = clock
+        self._state: OrderedDict[str, tuple[int, float]] = OrderedDict()  # key -> (failures, not before)
+        self._lock = threading.Lock()
+
+    def delay(self, failures: int) -> float:
+        """The wait after ``failures`` consecutive failures."""
+        if failures < self.free:
+            return 0.0
+        return min(self.max_wait, self.base * 2.0 ** min(failures - self.free, 40))
+
+    def wait_time(self, key: str) -> float:
+        """Seconds before ``key`` may try again (0.0 if it may now)."""
+        with self._lock:
+            _, not_before = self._state.get(key, (0, 0.0))
+        return max(0.0, not_before - self._clock())
+
+    def failure(self, key: str) -> float:
+        """Record a failure; returns the wait it imposes."""
+        now = self._clock()
+        with self._lock:
+            failures, _ = self._state.pop(key, (0, 0.0))
+            failures += 1
+            wait = self.delay(failures)
+            self._state[key] = (failures, now + wait)
+            while len(self._state) > self._max_keys:
+                self._state.popitem(last=False)
+        return wait
+
+    def success(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)

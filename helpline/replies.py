@@ -83,6 +83,18 @@ def faq_answer(entry: Entry) -> tuple[str, list[Button]]:
     return text, buttons
 
 
+ALSO_ASK_INTRO = "Bạn cũng có thể hỏi:"
+
+
+def faq_answer_with_alternatives(entry: Entry, alternatives: Sequence[Entry]) -> tuple[str, list[Button]]:
+    """The answer, then 1-2 other questions it may have been (or the next part of a multi-part question)."""
+    text, buttons = faq_answer(entry)
+    if not alternatives:
+        return text, buttons
+    lines = [text, "", ALSO_ASK_INTRO] + [f"• {e.question}" for e in alternatives[:2]]
+    return "\n".join(lines), buttons + [Button(e.question[:60], faq_payload(e.id)) for e in alternatives[:2]]
+
+
 def faq_more(entry: Entry) -> str:
     body = entry.more.strip() or entry.answer.strip()
     return f"{body}\nCăn cứ: {entry.citation}."
@@ -151,3 +163,14 @@ LATE_TICKET_OPENED = (
 )
 # The staff console's answer to too many logins from one address.
 LOGIN_RATE_LIMITED = "Có quá nhiều lần đăng nhập từ địa chỉ này. Hãy đợi vài phút rồi thử lại."
+# Console login: wrong credentials (never says which, never "locked": accounts are not locked), and TOTP.
+LOGIN_FAILED = ("Sai tên đăng nhập hoặc mật khẩu. Sau nhiều lần sai, mỗi lần thử phải chờ lâu hơn một chút "
+                "(tối đa vài giây với mỗi tài khoản, lâu hơn với địa chỉ đã thử sai nhiều lần).")
+LOGIN_CODE_NEEDED = "Tài khoản này dùng mã xác thực. Nhập lại mật khẩu và mã 6 số trong ứng dụng xác thực."
+LOGIN_CODE_WRONG = "Mã xác thực không đúng hoặc đã dùng rồi. Nhập lại mật khẩu và mã 6 số mới nhất."
+# A ticket opened while far more tickets than usual arrive at once (a flood): it is recorded but staff
+# may see it late, so the person is told to call the hotlines directly.
+TICKET_FLOOD_DELAYED = (
+    "Mình đã ghi nhận yêu cầu của bạn, nhưng lúc này có rất nhiều tin nhắn cùng lúc nên nhân viên có thể "
+    "trả lời chậm. Nếu đang gặp nguy hiểm, hãy gọi ngay 113; hoặc gọi 111 (miễn phí, 24/7)."
+)

@@ -54,6 +54,8 @@ _ENV_NAMES: dict[str, str] = {
     "rate_limit_webhook_ip": "HELPLINE_RATE_LIMIT_WEBHOOK_IP",
     "rate_limit_sender": "HELPLINE_RATE_LIMIT_SENDER",
     "rate_limit_login": "HELPLINE_RATE_LIMIT_LOGIN",
+    "rate_limit_new_tickets": "HELPLINE_RATE_LIMIT_NEW_TICKETS",
+    "trusted_proxies": "HELPLINE_TRUSTED_PROXIES",
     "turn_timeout_seconds": "HELPLINE_TURN_TIMEOUT_SECONDS",
 }
 _SECRETS = {"rasa_token", "staff_token", "staff_telegram_bot_token"}
@@ -105,6 +107,12 @@ class Settings:
     rate_limit_webhook_ip: str = "1200/60"
     rate_limit_sender: str = "20/60"
     rate_limit_login: str = "20/300"
+    # New handoff tickets in the whole store (all senders, all processes) per window; beyond it new
+    # tickets are still recorded but marked flood-suspect, listed last and not alerted to staff.
+    rate_limit_new_tickets: str = "60/60"
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the handoff service
+    # believes (comma-separated IPs or networks, or "*"). Empty: none, not even 127.0.0.1.
+    trusted_proxies: str = ""
     # A bot turn that takes longer (action server hung, say) is answered with the 111 fallback.
     turn_timeout_seconds: float = 30.0
 

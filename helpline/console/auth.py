@@ -6,6 +6,11 @@
   ``X-CSRF-Token``) and, when the browser sends one, a same-origin ``Origin``. The login form uses
   a double-submit token of its own.
 - Roles: ``agent`` and ``supervisor``; a handler may require ``supervisor``.
+- Password guessing: per address, a token bucket (HELPLINE_RATE_LIMIT_LOGIN) and exponential backoff
+  after failures (429 while it lasts); per account, a delay that doubles after failures and is
+  bounded (the request is held, then checked), so nobody can lock a colleague out. The address is
+  the TCP peer unless HELPLINE_TRUSTED_PROXIES names the proxy in front (see ``helpline.handoff``).
+- TOTP: an account with an authenticator also needs its 6-digit code; the form asks for it.
 """
 
 from __future__ import annotations
@@ -91,12 +96,12 @@ def staff_only(ctx: ConsoleContext, role: str | None = None, page: bool = True) 
                 given = form.get("csrf_token") or request.headers.get("x-csrf-token", "")
                 if not _same_origin(request) or not hmac.compare_digest(given.encode(), session.csrf_token.encode()):
                     await asyncio.to_thread(ctx.store.audit, session.user.username, "csrf_rejected")
-                    return render(ctx, request, "error.html", 403, title="Yêu cầu bị từ chối",
+                    return await render(ctx, request, "error.html", 403, title="Yêu cầu bị từ chối",
                                   text="Yêu cầu không hợp lệ hoặc đã hết hạn (CSRF). Hãy tải lại trang rồi thử lại.")
                 request.state.form = form
             if role is not None and session.user.role != role:
                 await asyncio.to_thread(ctx.store.audit, session.user.username, f"denied {request.url.path}")
-                return render(ctx, request, "error.html", 403, title="Không có quyền",
+                return await render(ctx, request, "error.html", 403, title="Không có quyền",
                               text="Trang này chỉ dành cho giám sát viên.")
             return await handler(request)
 
@@ -106,10 +111,12 @@ def staff_only(ctx: ConsoleContext, role: str | None = None, page: bool = True) 
 
 
 def routes(ctx: ConsoleContext) -> list[Route]:
-    def login_page(request: Request, error: str = "", status: int = 200) -> Response:
+    async def login_page(request: Request, error: str = "", status: int = 200, username: str = "",
+                         need_code: bool = False, next_path: str | None = None) -> Response:
         token = secrets.token_urlsafe(24)
-        response = render(ctx, request, "login.html", status, login_token=token, error=error,
-                          next=_safe_next(request.query_params.get("next")))
+        response = await render(ctx, request, "login.html", status, login_token=token, error=error,
+                                next=_safe_next(next_path or request.query_params.get("next")),
+                                username=username, need_code=need_code)
         response.set_cookie(LOGIN_COOKIE, token, max_age=1800, path="/console/login", httponly=True,
                             samesite="strict", secure=_secure(ctx, request))
         return response
@@ -117,14 +124,15 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def show_login(request: Request) -> Response:
         if await current_session(ctx, request) is not None:
             return RedirectResponse("/console/", 303)
-        return login_page(request)
+        return await login_page(request)
 
     async def do_login(request: Request) -> Response:
         # Before anything else (argon2 is deliberately slow): password guessing from one address.
-        wait = ctx.login_limiter.hit(client_address(request))
+        address = client_address(request)
+        wait = max(ctx.login_backoff.wait_time(address), ctx.login_limiter.hit(address))
         if wait:
             await asyncio.to_thread(ctx.store.audit, "?", "login_rate_limited")
-            response = login_page(request, replies.LOGIN_RATE_LIMITED, 429)
+            response = await login_page(request, replies.LOGIN_RATE_LIMITED, 429)
             response.headers["Retry-After"] = retry_after_header(wait)
             return response
         form = await read_form(request)
@@ -133,15 +141,27 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(form.get("login_token", "").encode(), cookie.encode()) \
                 or not _same_origin(request):
-            return login_page(request, "Phiên đăng nhập đã hết hạn, hãy thử lại.", 403)
+            return await login_page(request, "Phiên đăng nhập đã hết hạn, hãy thử lại.", 403)
         username = form.get("username", "").strip().lower()
-        result = await asyncio.to_thread(ctx.accounts.authenticate, username, form.get("password", ""))
+        # The account's own delay after failures: held here (bounded), never a lock.
+        hold = await asyncio.to_thread(ctx.accounts.login_delay, username)
+        if hold:
+            await asyncio.sleep(hold)
+        result = await asyncio.to_thread(ctx.accounts.authenticate, username, form.get("password", ""),
+                                         form.get("code") or None)
+        if result.need_code:
+            return await login_page(request, replies.LOGIN_CODE_NEEDED, 401, username=username, need_code=True,
+                                    next_path=form.get("next"))
         if result.user is None:
+            ctx.login_backoff.failure(address)
             # Only existing usernames are recorded: a mistyped field may hold a password.
             who = username if result.known else "?"
-            await asyncio.to_thread(ctx.store.audit, who, "login_locked" if result.locked else "login_failed")
-            return login_page(request, "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang tạm khóa do "
-                                       "đăng nhập sai nhiều lần.", 401)
+            await asyncio.to_thread(ctx.store.audit, who, "login_bad_code" if result.bad_code else "login_failed")
+            if result.bad_code:
+                return await login_page(request, replies.LOGIN_CODE_WRONG, 401, username=username, need_code=True,
+                                        next_path=form.get("next"))
+            return await login_page(request, replies.LOGIN_FAILED, 401, next_path=form.get("next"))
+        ctx.login_backoff.success(address)
         lifetime = dt.timedelta(minutes=ctx.settings.console_session_minutes)
         session_id, _ = await asyncio.to_thread(ctx.accounts.create_session, result.user, lifetime,
                                                 request.cookies.get(SESSION_COOKIE))

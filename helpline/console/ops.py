@@ -32,7 +32,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def reply(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
         if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
@@ -57,7 +57,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def note(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         try:
             await asyncio.to_thread(ctx.store.add_note, found[0].id, request.state.staff.user.username,
                                     request.state.form.get("text", ""))
@@ -69,7 +69,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def claim(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         me = request.state.staff.user
         try:
             await asyncio.to_thread(ctx.store.claim, found[0].id, me.username, force=me.is_supervisor)
@@ -81,7 +81,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def transfer(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
         if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
@@ -99,7 +99,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def resolve(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
         if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -17,11 +18,14 @@ from helpline.console.web import FLASH, VN_TZ, ConsoleContext, render, vn_time
 from helpline.handoff.accounts import StaffSession
 from helpline.handoff.desk import QueueItem, TicketState
 from helpline.handoff.models import PRIORITIES, Ticket, utc_now
-from helpline.text import mask_id, mask_pii
+from helpline.text import mask_id
 
 _ID = re.compile(r"^[0-9]{1,18}$")
 STATS_DAYS = 14
 AUDIT_ROWS = 50
+# The queue is shown a page at a time, with the total: a flood of tickets costs one page to show.
+QUEUE_PAGE = 100
+MAX_PAGE = 10_000
 
 
 def queue_filters(request: Request) -> dict[str, Any]:
@@ -35,6 +39,8 @@ def queue_filters(request: Request) -> dict[str, Any]:
         "mine": q.get("mine") == "1",
         "unassigned": q.get("unassigned") == "1",
         "escalated": q.get("escalated") == "1",
+        "page": int(q["page"]) if q.get("page", "").isascii() and q.get("page", "").isdigit()
+        and 1 <= int(q["page"]) <= MAX_PAGE else 1,
     }
 
 
@@ -44,13 +50,17 @@ def can_view(session: StaffSession, ticket: Ticket, state: TicketState) -> bool:
     return session.user.is_supervisor or ticket.is_open or me in (state.assigned_to, ticket.resolved_by)
 
 
-def load_queue(ctx: ConsoleContext, session: StaffSession, f: dict[str, Any]) -> list[QueueItem]:
+def load_queue(ctx: ConsoleContext, session: StaffSession, f: dict[str, Any]) -> tuple[list[QueueItem], int]:
+    """One page of the queue and the number of tickets in it (with the same filters)."""
     me = session.user.username
-    return ctx.store.queue(
-        f["status"], priority=f["priority"] or None, channel=f["channel"] or None,
+    filters: dict[str, Any] = dict(
+        priority=f["priority"] or None, channel=f["channel"] or None,
         assigned_to=me if f["mine"] else None, unassigned=f["unassigned"], escalated=True if f["escalated"] else None,
         involving=None if session.user.is_supervisor else me,
     )
+    items = ctx.store.queue(f["status"], limit=QUEUE_PAGE, offset=(f["page"] - 1) * QUEUE_PAGE, **filters)
+    total = len(items) if f["page"] == 1 and len(items) < QUEUE_PAGE else ctx.store.queue_count(f["status"], **filters)
+    return items, total
 
 
 async def ticket_or_none(ctx: ConsoleContext, request: Request) -> tuple[Ticket, TicketState] | None:
@@ -66,16 +76,20 @@ async def ticket_or_none(ctx: ConsoleContext, request: Request) -> tuple[Ticket,
     return ticket, state
 
 
-def not_found(ctx: ConsoleContext, request: Request) -> Response:
-    return render(ctx, request, "error.html", 404, title="Không tìm thấy",
+async def not_found(ctx: ConsoleContext, request: Request) -> Response:
+    return await render(ctx, request, "error.html", 404, title="Không tìm thấy",
                   text="Không có ca này, ca đã bị xóa theo thời hạn lưu trữ, hoặc bạn không có quyền xem.")
 
 
 def routes(ctx: ConsoleContext) -> list[Route]:
     async def queue_values(request: Request) -> dict[str, Any]:
         f = queue_filters(request)
-        items = await asyncio.to_thread(load_queue, ctx, request.state.staff, f)
-        return {"items": items, "filters": f, "now": utc_now(), "priorities": PRIORITIES}
+        items, total = await asyncio.to_thread(load_queue, ctx, request.state.staff, f)
+        pages = max(1, -(-total // QUEUE_PAGE))
+        base = {k: ("1" if v is True else v) for k, v in f.items() if v and k != "page"}
+        return {"items": items, "filters": f, "now": utc_now(), "priorities": PRIORITIES, "total": total,
+                "page": f["page"], "pages": pages, "first_row": (f["page"] - 1) * QUEUE_PAGE + 1,
+                "page_query": urlencode(base)}
 
     @staff_only(ctx)
     async def queue_page(request: Request) -> Response:
@@ -83,11 +97,11 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         channels = await asyncio.to_thread(ctx.store.channels)
         failures = await asyncio.to_thread(ctx.store.resume_failures)
         await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "view_queue")
-        return render(ctx, request, "queue.html", channels=channels, failures=failures, **values)
+        return await render(ctx, request, "queue.html", channels=channels, failures=failures, **values)
 
     @staff_only(ctx, page=False)
     async def queue_rows(request: Request) -> Response:
-        return render(ctx, request, "_queue_rows.html", **await queue_values(request))
+        return await render(ctx, request, "_queue_rows.html", **await queue_values(request))
 
     async def ticket_values(request: Request, ticket: Ticket, state: TicketState) -> dict[str, Any]:
         session: StaffSession = request.state.staff
@@ -106,29 +120,29 @@ def routes(ctx: ConsoleContext) -> list[Route]:
     async def ticket_page(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         values = await ticket_values(request, *found)
         flash = FLASH.get(request.query_params.get("msg", ""))
-        return render(ctx, request, "ticket.html", flash=flash, **values)
+        return await render(ctx, request, "ticket.html", flash=flash, **values)
 
     @staff_only(ctx, page=False)
     async def transcript_part(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
             return PlainTextResponse("", 404)
-        return render(ctx, request, "_ticket_live.html", **await ticket_values(request, *found))
+        return await render(ctx, request, "_ticket_live.html", **await ticket_values(request, *found))
 
     @staff_only(ctx, role="supervisor")
     async def export(request: Request) -> Response:
         found = await ticket_or_none(ctx, request)
         if found is None:
-            return not_found(ctx, request)
+            return await not_found(ctx, request)
         ticket, state = found
         await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "export_transcript", ticket.id)
         lines = [f"Ca #{ticket.id} – kênh {ticket.channel} – người dùng {mask_id(ticket.sender_id)}",
                  f"Mức: {ticket.priority}; lý do: {', '.join(ticket.reasons) or '-'}",
                  f"Mở lúc {vn_time(ticket.created_at)}; kết thúc {vn_time(ticket.resolved_at)}", ""]
-        lines += [f"[{vn_time(m.created_at)}] {m.author}: {mask_pii(m.text)}" for m in ticket.messages]
+        lines += [f"[{vn_time(m.created_at)}] {m.author}: {m.masked_text}" for m in ticket.messages]
         body = "\n".join(lines) + "\n"
         return PlainTextResponse(body, headers={
             "Content-Disposition": f'attachment; filename="ca-{ticket.id}.txt"'})
@@ -140,7 +154,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         staff = await asyncio.to_thread(ctx.accounts.list_users)
         await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "view_supervisor")
         audit = await asyncio.to_thread(ctx.store.audit_entries, None, AUDIT_ROWS)
-        return render(ctx, request, "supervisor.html", stats=stats, chart=day_chart(stats.per_day),
+        return await render(ctx, request, "supervisor.html", stats=stats, chart=day_chart(stats.per_day),
                       failures=failures, staff_list=staff, audit=audit, now=utc_now())
 
     async def root(request: Request) -> Response:

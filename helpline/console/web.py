@@ -9,18 +9,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.channels.outbox import Outbox
 from helpline.handoff.accounts import StaffAccounts
+from helpline.handoff.models import TicketMessage, mask_for_staff
 from helpline.handoff.store import HandoffStore
 from helpline.handoff.workers import DeskWorker
-from helpline.ratelimit import RateLimiter
+from helpline.ratelimit import Backoff, RateLimiter
 from helpline.settings import Settings
-from helpline.text import mask_id, mask_pii
+from helpline.text import mask_id, show_bidi
 
 HERE = Path(__file__).resolve().parent
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Vietnam has no daylight saving time
@@ -59,17 +62,28 @@ class ConsoleContext:
     outbox: Outbox
     worker: DeskWorker
     templates: Environment
-    # Login attempts per client address (HELPLINE_RATE_LIMIT_LOGIN); accounts also lock after 5 failures.
+    # Login attempts per client address (HELPLINE_RATE_LIMIT_LOGIN), and exponential backoff per address
+    # after failed ones; each account's checks are delayed too (bounded: accounts never lock).
     login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+    login_backoff: Backoff = field(default_factory=Backoff)
 
 
 def make_templates() -> Environment:
+    # finalize: every {{ value }} a page shows has its bidi controls made visible (an RLO in a message
+    # cannot make staff read it reversed, or disguise what follows it), then it is HTML-escaped.
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+                      autoescape=select_autoescape(default=True, default_for_string=True), finalize=_finalize)
     env.filters.update(vn_time=vn_time, waited=waited, priority=lambda p: PRIORITY_LABELS.get(p, p),
                        channel=lambda c: CHANNEL_LABELS.get(c, c), author=lambda a: AUTHOR_LABELS.get(a, a),
-                       role=lambda r: ROLE_LABELS.get(r, r), mask_id=mask_id, mask_pii=mask_pii, preview=preview)
+                       role=lambda r: ROLE_LABELS.get(r, r), mask_id=mask_id, mask_pii=mask_for_staff, preview=preview,
+                       visible=show_bidi)
     return env
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return show_bidi(value)
+    return value
 
 
 def vn_time(value: dt.datetime | None, with_date: bool = True) -> str:
@@ -79,9 +93,12 @@ def vn_time(value: dt.datetime | None, with_date: bool = True) -> str:
     return local.strftime("%H:%M %d/%m/%Y") if with_date else local.strftime("%H:%M")
 
 
-def preview(text: str, limit: int = 120) -> str:
-    """Masked and shortened for the queue; masked first, so a cut cannot expose part of a number."""
-    masked = mask_pii(text)
+def preview(message: TicketMessage | str, limit: int = 120) -> str:
+    """Masked and shortened for the queue; masked first, so a cut cannot expose part of a number.
+
+    A stored message brings its mask (made once when it was stored): rendering a queue masks nothing.
+    """
+    masked = message.masked_text if isinstance(message, TicketMessage) else mask_for_staff(message)
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 
 
@@ -104,10 +121,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def render(ctx: ConsoleContext, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+async def render(ctx: ConsoleContext, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """A page rendered in a worker thread: a long queue never holds up the event loop (or ``/health``)."""
     staff = getattr(request.state, "staff", None)
-    html = ctx.templates.get_template(name).render(request=request, staff=staff,
-                                                   csrf=staff.csrf_token if staff else "", **values)
+    template = ctx.templates.get_template(name)
+    html = await anyio.to_thread.run_sync(lambda: template.render(request=request, staff=staff,
+                                                                  csrf=staff.csrf_token if staff else "", **values))
     return HTMLResponse(html, status_code=status)
 
 

@@ -23,6 +23,11 @@ from helpline.settings import Settings
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
+def trusted_proxies(settings: Settings) -> list[str]:
+    """The proxies whose forwarding headers are believed (HELPLINE_TRUSTED_PROXIES, comma-separated)."""
+    return [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+
+
 def main() -> int:
     """Start the service; return the process exit code.
 
@@ -50,8 +55,13 @@ def main() -> int:
     # The description never contains the URL's credentials.
     print(f"helpline.handoff: listening on {settings.handoff_url}, database {store.description}", flush=True)
     # Console pages hold Server-Sent Events streams open: do not wait for them forever on shutdown.
+    # X-Forwarded-For is believed only from proxies named in HELPLINE_TRUSTED_PROXIES: by default none,
+    # not even 127.0.0.1 (uvicorn's default), or anyone on the machine could pick their address and
+    # get round the per-address login and staff-token limits.
+    trusted = trusted_proxies(settings)
     uvicorn.run(app, host=settings.handoff_host, port=settings.handoff_port, log_level=level,
-                timeout_graceful_shutdown=3)
+                timeout_graceful_shutdown=3, proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None)
     return 0
 
 

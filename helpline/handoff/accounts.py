@@ -2,14 +2,24 @@
 
 Passwords are hashed with argon2id (argon2-cffi). Sessions are server-side rows keyed by the
 SHA-256 of a random id (the id itself only lives in the staff member's cookie), with an absolute
-lifetime, an idle timeout and a per-session CSRF token. Repeated wrong passwords lock the account
-for a while. Not imported by :mod:`helpline.handoff` itself: the bot side does not need argon2.
+lifetime, an idle timeout and a per-session CSRF token. Not imported by :mod:`helpline.handoff`
+itself: the bot side does not need argon2.
+
+Wrong passwords never lock an account (anyone who knows a username could then lock its owner
+out). Instead each failure after the first few makes the *next* check of that account wait
+longer, doubling up to :data:`MAX_ACCOUNT_DELAY_SECONDS`: the console holds the request that long,
+then checks the password, so the right password from anywhere still works within that bound. The
+guessing address is slowed separately, and much more (:class:`helpline.ratelimit.Backoff`).
+
+Staff may enrol a TOTP authenticator (``python -m helpline.handoff.staff totp``, meant for
+supervisors): the login then also needs the current 6-digit code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable
@@ -18,15 +28,17 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from helpline.db import Database, UniqueConflict, from_db_ts
+from helpline.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.handoff.models import utc_now
+from helpline.handoff.passwords import MAX_PASSWORD, MIN_PASSWORD, password_problem
 from helpline.handoff.schema import ROLES
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
-MIN_PASSWORD = 10
-MAX_PASSWORD = 256
-LOCK_AFTER_FAILURES = 5
-LOCK_MINUTES = 15
+# Failures of one account before its checks are delayed; the delay then doubles from 1 s up to the maximum.
+FREE_FAILURES = 3
+MAX_ACCOUNT_DELAY_SECONDS = 15.0
+TOTP_ISSUER = "Ban truc 111"
+TOTP_CODE = re.compile(r"^[0-9]{6}$")
 _TOUCH_EVERY = dt.timedelta(seconds=60)
 # Sessions that expired or sat idle: parameters (now, now - idle time).
 SESSIONS_PURGE_WHERE = "expires_at <= ? OR last_seen_at <= ?"
@@ -64,8 +76,16 @@ class StaffSession:
 @dataclass(frozen=True)
 class LoginResult:
     user: StaffUser | None
-    locked: bool = False
     known: bool = False  # the username exists (so it may go into the audit log)
+    need_code: bool = False  # the password was right, but the account needs its TOTP code (none given)
+    bad_code: bool = False  # the password was right, the TOTP code was not
+
+
+def account_delay(failures: int) -> float:
+    """Seconds the next check of an account waits after ``failures`` consecutive failures."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(MAX_ACCOUNT_DELAY_SECONDS, 2.0 ** min(failures - FREE_FAILURES, 20))
 
 
 def hash_password(password: str) -> str:
@@ -82,10 +102,24 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_password(password: str) -> str:
-    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise ValueError(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+def check_password(password: str, username: str = "") -> str:
+    """The password if it is strong enough (see :mod:`helpline.handoff.passwords`).
+
+    Raises:
+        ValueError: With a Vietnamese / English reason.
+    """
+    problem = password_problem(password, username)
+    if problem:
+        raise ValueError(problem)
     return password
+
+
+def _pyotp():  # type: ignore[no-untyped-def]
+    try:
+        import pyotp
+    except ImportError:
+        raise ValueError("TOTP needs the pyotp package (requirements/actions.txt)") from None
+    return pyotp
 
 
 _USER_COLS = "id, username, role, active, created_at, last_login_at"
@@ -113,7 +147,7 @@ class StaffAccounts:
             ValueError: On a bad username, a short password, an unknown role or a taken username.
         """
         check_username(username)
-        check_password(password)
+        check_password(password, username)
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         try:
@@ -147,8 +181,8 @@ class StaffAccounts:
                       (username,))
 
     def set_password(self, username: str, password: str) -> None:
-        """Change a password; ends the account's sessions."""
-        check_password(password)
+        """Change a password (same strength rules as new accounts); ends the account's sessions."""
+        check_password(password, username)
         with self._db.transaction("change a password") as q:
             if not q.run("UPDATE staff_users SET password_hash = ?, failed_logins = 0, locked_until = NULL "
                          "WHERE username = ?", (hash_password(password), username)):
@@ -156,35 +190,112 @@ class StaffAccounts:
             q.run("DELETE FROM staff_sessions WHERE user_id = (SELECT id FROM staff_users WHERE username = ?)",
                   (username,))
 
+    # -- TOTP ---------------------------------------------------------------------------------
+
+    def enroll_totp(self, username: str) -> str:
+        """Give an account a new TOTP secret (replacing any earlier one); returns the otpauth URI.
+
+        The URI holds the secret: show it once, to the staff member, and nowhere else.
+        """
+        pyotp = _pyotp()
+        secret = pyotp.random_base32()
+        with self._db.transaction("enrol a TOTP authenticator") as q:
+            row = q.one("SELECT id FROM staff_users WHERE username = ?", (username,))
+            if row is None:
+                raise ValueError(f"no staff account {username!r}")
+            q.run("DELETE FROM staff_totp WHERE user_id = ?", (row[0],))
+            q.run("INSERT INTO staff_totp (user_id, secret, last_step, created_at) VALUES (?, ?, 0, ?)",
+                  (row[0], secret, self._d.ts(self._now())))
+            q.run("DELETE FROM staff_sessions WHERE user_id = ?", (row[0],))
+        return str(pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER))
+
+    def remove_totp(self, username: str) -> bool:
+        """Remove an account's TOTP authenticator; False if it had none."""
+        with self._db.transaction("remove a TOTP authenticator") as q:
+            return bool(q.run("DELETE FROM staff_totp WHERE user_id = (SELECT id FROM staff_users WHERE username = ?)",
+                              (username,)))
+
+    def has_totp(self, username: str) -> bool:
+        with self._db.transaction("read a TOTP enrolment", write=False) as q:
+            return q.one("SELECT 1 FROM staff_totp t JOIN staff_users u ON u.id = t.user_id WHERE u.username = ?",
+                         (username,)) is not None
+
+    def _totp_step(self, secret: str, code: str, last_step: int) -> int | None:
+        """The time step the code belongs to (this one or one either side), or None; never an old one again."""
+        pyotp = _pyotp()
+        totp = pyotp.TOTP(secret)
+        now = self._now().timestamp()
+        for drift in (0, -1, 1):
+            moment = now + drift * totp.interval
+            step = int(moment // totp.interval)
+            if step > last_step and hmac.compare_digest(totp.at(moment), code):
+                return step
+        return None
+
     # -- login --------------------------------------------------------------------------------
 
-    def authenticate(self, username: str, password: str) -> LoginResult:
-        """Check a password. Wrong ones count towards a temporary lock; a locked account never logs in."""
+    def login_delay(self, username: str) -> float:
+        """How long the next password check of this account must wait (bounded; 0 for unknown names)."""
+        with self._db.transaction("read a login delay", write=False) as q:
+            row = q.one("SELECT locked_until FROM staff_users WHERE username = ?", (username,))
+        if row is None or row[0] is None:
+            return 0.0
+        wait = (from_db_ts(row[0]) - self._now()).total_seconds()
+        return max(0.0, min(MAX_ACCOUNT_DELAY_SECONDS, wait))
+
+    def authenticate(self, username: str, password: str, code: str | None = None) -> LoginResult:
+        """Check a password, and the TOTP code if the account has one.
+
+        A failure (wrong password, wrong code) delays the account's next check (``locked_until``
+        holds the time before which it should not be checked: see :meth:`login_delay`); it never
+        locks the account. A right password without a code, on an account with TOTP, is not a
+        failure: the form asks for the code.
+        """
         now = self._now()
         with self._db.transaction("read a password hash", write=False) as q:
-            row = q.one("SELECT id, password_hash, active, failed_logins, locked_until FROM staff_users "
-                        "WHERE username = ?", (username,))
+            row = q.one("SELECT u.id, u.password_hash, u.active, u.failed_logins, t.secret, t.last_step "
+                        "FROM staff_users u LEFT JOIN staff_totp t ON t.user_id = u.id WHERE u.username = ?",
+                        (username,))
         if row is None or not isinstance(password, str) or len(password) > MAX_PASSWORD:
             self._verify(_DUMMY_HASH, "x")
             return LoginResult(None)
-        locked = row[4] is not None and from_db_ts(row[4]) > now
         ok = self._verify(row[1], password)
-        if locked or not row[2]:
-            return LoginResult(None, locked=locked, known=True)
+        if not row[2]:
+            return LoginResult(None, known=True)
+        step: int | None = None
+        if ok and row[4] is not None:
+            if not code:
+                return LoginResult(None, known=True, need_code=True)
+            step = self._totp_step(row[4], code.strip(), int(row[5] or 0)) if TOTP_CODE.match(code.strip()) else None
+            if step is None:
+                self._record_failure(row[0], now)
+                return LoginResult(None, known=True, bad_code=True)
         with self._db.transaction("record a login attempt") as q:
             if not ok:
-                failures = int(row[3]) + 1
-                locks = failures >= LOCK_AFTER_FAILURES
-                until = self._d.ts(now + dt.timedelta(minutes=LOCK_MINUTES)) if locks else None
-                q.run("UPDATE staff_users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                      (0 if until else failures, until, row[0]))
-                return LoginResult(None, locked=until is not None, known=True)
+                self._record_failure(row[0], now, q)
+                return LoginResult(None, known=True)
+            if step is not None:
+                # Only if no one used this code (or a later one) meanwhile: a code works once.
+                if not q.run("UPDATE staff_totp SET last_step = ? WHERE user_id = ? AND last_step < ?",
+                             (step, row[0], step)):
+                    return LoginResult(None, known=True, bad_code=True)
             new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(row[1]) else row[1]
             q.run("UPDATE staff_users SET failed_logins = 0, locked_until = NULL, last_login_at = ?, "
                   "password_hash = ? WHERE id = ?", (self._d.ts(now), new_hash, row[0]))
             user = q.one(f"SELECT {_USER_COLS} FROM staff_users WHERE id = ?", (row[0],))
         assert user is not None
         return LoginResult(_user(user), known=True)
+
+    def _record_failure(self, user_id: int, now: dt.datetime, q: Query | None = None) -> None:
+        if q is None:
+            with self._db.transaction("record a login failure") as fresh:
+                self._record_failure(user_id, now, fresh)
+            return
+        row = q.one("SELECT failed_logins FROM staff_users WHERE id = ?", (user_id,))
+        failures = int(row[0] if row else 0) + 1
+        delay = account_delay(failures)
+        until = self._d.ts(now + dt.timedelta(seconds=delay)) if delay else None
+        q.run("UPDATE staff_users SET failed_logins = ?, locked_until = ? WHERE id = ?", (failures, until, user_id))
 
     @staticmethod
     def _verify(stored: str, password: str) -> bool:
@@ -246,4 +357,5 @@ class StaffAccounts:
                          (self._d.ts(now), self._d.ts(now - idle)))
 
 
-__all__ = ["LoginResult", "StaffAccounts", "StaffSession", "StaffUser", "hash_password"]
+__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "LoginResult", "StaffAccounts", "StaffSession", "StaffUser", "account_delay",
+           "hash_password"]

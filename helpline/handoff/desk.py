@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from helpline.db import Database, Dialect, Query, from_db_ts
 from helpline.errors import HandoffError
 from helpline.handoff.models import (
+    FLOOD_REASON,
     PRIORITIES,
     DeskConflict,
     DeskStats,
@@ -22,12 +23,15 @@ from helpline.handoff.models import (
     Ticket,
     TicketMessage,
     TicketState,
+    mask_for_staff,
 )
 
 if TYPE_CHECKING:
     from helpline.handoff.store import HandoffStore
 
 MAX_STAFF_TEXT = 2000
+# A queue listing reads this much of each last message (previews show far less).
+LISTING_TEXT_CHARS = 500
 RESUME_LEASE_SECONDS = 30
 MAX_RESUME_BACKOFF_SECONDS = 300
 # Same columns and order as the store's _TICKET_COLS (a unit test keeps them in step).
@@ -39,7 +43,12 @@ _T = ", ".join(f"t.{c}" for c in TICKET_FIELDS)
 _S = ", ".join(f"s.{c}" for c in STATE_FIELDS)
 _JOIN = "handoff_tickets t LEFT JOIN handoff_ticket_state s ON s.ticket_id = t.id"
 _RANK = "CASE t.priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + " END"
-_QUEUE_ORDER = (f"CASE WHEN t.status = 'open' THEN 0 ELSE 1 END, CASE WHEN t.status = 'open' THEN {_RANK} END, "
+# Flood-suspect tickets (see HandoffStore.open_ticket) after the others: a burst cannot bury a real case.
+# One parameter, FLOOD_PATTERN (a literal % would clash with psycopg's placeholders).
+_FLOOD = "CASE WHEN t.reasons LIKE ? THEN 1 ELSE 0 END"
+FLOOD_PATTERN = f'%"{FLOOD_REASON}"%'
+_QUEUE_ORDER = (f"CASE WHEN t.status = 'open' THEN 0 ELSE 1 END, CASE WHEN t.status = 'open' THEN {_FLOOD} END, "
+                f"CASE WHEN t.status = 'open' THEN {_RANK} END, "
                 "CASE WHEN t.status = 'open' THEN t.created_at END, t.resolved_at DESC, t.id")
 _ENSURE_STATE = "INSERT INTO handoff_ticket_state (ticket_id) VALUES (?) ON CONFLICT (ticket_id) DO NOTHING"
 
@@ -98,6 +107,14 @@ class DeskMixin:
     def _audit_q(self, q: Query, who: str, action: str, ticket_id: int | None, stamp: Any) -> None:
         q.run("INSERT INTO audit_log (who, action, ticket_id, at) VALUES (?, ?, ?, ?)", (who, action, ticket_id, stamp))
 
+    def _insert_message(self, q: Query, ticket_id: int, author: str, text: str, stamp: Any) -> str:
+        """Store a transcript line with its masked form, masked here once; returns the masked text."""
+        message_id = q.insert("INSERT INTO handoff_messages (ticket_id, author, text, created_at) VALUES (?, ?, ?, ?)",
+                              (ticket_id, author, text, stamp))
+        masked = mask_for_staff(text)
+        q.run("INSERT INTO handoff_message_masks (message_id, masked) VALUES (?, ?)", (message_id, masked))
+        return masked
+
     # -- reading ----------------------------------------------------------------------------
 
     def ticket_state(self, ticket_id: int) -> TicketState:
@@ -107,20 +124,8 @@ class DeskMixin:
                         (ticket_id,))
         return _state(ticket_id, row) if row else TicketState(ticket_id)
 
-    def queue(self, status: str = "open", *, priority: str | None = None, channel: str | None = None,
-              assigned_to: str | None = None, unassigned: bool = False, escalated: bool | None = None,
-              involving: str | None = None, limit: int = 200) -> list[QueueItem]:
-        """Tickets with their work state and last message: open ones by risk, then longest waiting.
-
-        Args:
-            status: ``open``, ``resolved`` or ``all``.
-            priority, channel: Keep only this priority / channel.
-            assigned_to: Keep only tickets held by this staff member.
-            unassigned: Keep only tickets nobody holds.
-            escalated: Keep only escalated (True) or not escalated (False) tickets.
-            involving: Keep open tickets, and closed ones this staff member held or resolved.
-            limit: Maximum number of tickets.
-        """
+    def _queue_where(self, status: str, priority: str | None, channel: str | None, assigned_to: str | None,
+                     unassigned: bool, escalated: bool | None, involving: str | None) -> tuple[str, list[Any]]:
         where: list[str] = []
         params: list[Any] = []
         if status in ("open", "resolved"):
@@ -139,17 +144,45 @@ class DeskMixin:
         if involving:
             where.append("(t.status = 'open' OR s.assigned_to = ? OR t.resolved_by = ?)")
             params.extend([involving, involving])
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        return (f"WHERE {' AND '.join(where)} " if where else ""), params
+
+    def queue_count(self, status: str = "open", *, priority: str | None = None, channel: str | None = None,
+                    assigned_to: str | None = None, unassigned: bool = False, escalated: bool | None = None,
+                    involving: str | None = None) -> int:
+        """How many tickets :meth:`queue` would list without a limit (same filters)."""
+        clause, params = self._queue_where(status, priority, channel, assigned_to, unassigned, escalated, involving)
+        with self._db.transaction("count the queue", write=False) as q:
+            row = q.one(f"SELECT COUNT(*) FROM {_JOIN} {clause}", params)
+        return int(row[0]) if row else 0
+
+    def queue(self, status: str = "open", *, priority: str | None = None, channel: str | None = None,
+              assigned_to: str | None = None, unassigned: bool = False, escalated: bool | None = None,
+              involving: str | None = None, limit: int = 200, offset: int = 0) -> list[QueueItem]:
+        """Tickets with their work state and last message: open ones by risk, then longest waiting.
+
+        Args:
+            status: ``open``, ``resolved`` or ``all``.
+            priority, channel: Keep only this priority / channel.
+            assigned_to: Keep only tickets held by this staff member.
+            unassigned: Keep only tickets nobody holds.
+            escalated: Keep only escalated (True) or not escalated (False) tickets.
+            involving: Keep open tickets, and closed ones this staff member held or resolved.
+            limit: Maximum number of tickets (a page); ``offset``: how many to skip.
+        """
+        clause, params = self._queue_where(status, priority, channel, assigned_to, unassigned, escalated, involving)
         with self._db.transaction("list the queue", write=False) as q:
-            rows = q.all(f"SELECT {_T}, {_S} FROM {_JOIN} {clause}ORDER BY {_QUEUE_ORDER} LIMIT ?",
-                         (*params, int(limit)))
+            rows = q.all(f"SELECT {_T}, {_S} FROM {_JOIN} {clause}ORDER BY {_QUEUE_ORDER} LIMIT ? OFFSET ?",
+                         (*params, FLOOD_PATTERN, int(limit), max(0, int(offset))))
             last: dict[int, TicketMessage] = {}
             if rows:
                 marks = ", ".join("?" for _ in rows)
-                for r in q.all("SELECT ticket_id, author, text, created_at FROM handoff_messages WHERE id IN "
-                               f"(SELECT MAX(id) FROM handoff_messages WHERE ticket_id IN ({marks}) "
-                               "GROUP BY ticket_id)", [int(r[0]) for r in rows]):
-                    last[int(r[0])] = TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]))
+                # Only the stored mask and the first characters: a listing never needs a whole long text.
+                for r in q.all("SELECT m.ticket_id, m.author, SUBSTR(m.text, 1, ?), m.created_at, k.masked "
+                               "FROM handoff_messages m LEFT JOIN handoff_message_masks k ON k.message_id = m.id "
+                               "WHERE m.id IN (SELECT MAX(id) FROM handoff_messages "
+                               f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id)",
+                               [LISTING_TEXT_CHARS, *(int(r[0]) for r in rows)]):
+                    last[int(r[0])] = TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]), r[4])
         n = len(TICKET_FIELDS)
         return [QueueItem(self._row_ticket(r, last.get(int(r[0]))), _state(int(r[0]), r[n:])) for r in rows]
 
@@ -195,15 +228,14 @@ class DeskMixin:
                 raise DeskConflict(f"ticket {ticket_id} is closed")
             now = self._now()
             stamp = self._d.ts(now)
-            q.run("INSERT INTO handoff_messages (ticket_id, author, text, created_at) VALUES (?, 'staff', ?, ?)",
-                  (ticket_id, text, stamp))
+            masked = self._insert_message(q, ticket_id, "staff", text, stamp)
             q.run(_ENSURE_STATE, (ticket_id,))
             q.run("UPDATE handoff_ticket_state SET first_staff_reply_at = COALESCE(first_staff_reply_at, ?), "
                   "assigned_at = CASE WHEN assigned_to IS NULL THEN ? ELSE assigned_at END, "
                   "assigned_to = COALESCE(assigned_to, ?) WHERE ticket_id = ?", (stamp, stamp, by, ticket_id))
             self._touch(q, ticket_id, stamp)
             self._audit_q(q, by, "staff_reply", ticket_id, stamp)
-        return TicketMessage(ticket_id, "staff", text, now)
+        return TicketMessage(ticket_id, "staff", text, now, masked)
 
     def claim(self, ticket_id: int, by: str, *, force: bool = False) -> TicketState:
         """Take an open ticket. Someone else's ticket needs ``force`` (supervisors). Audited."""
@@ -316,12 +348,15 @@ class DeskMixin:
         return [_state(int(r[0]), r[1:]) for r in rows]
 
     def escalation_due(self, after: dt.timedelta, limit: int = 50) -> list[Ticket]:
-        """Open tickets older than ``after`` with no staff reply that are not escalated yet."""
+        """Open tickets older than ``after`` with no staff reply that are not escalated yet.
+
+        Flood-suspect tickets are left out: escalating pages staff, which a flood must not do.
+        """
         cutoff = self._d.ts(self._now() - after)
         with self._db.transaction("find tickets to escalate", write=False) as q:
             rows = q.all(f"SELECT {_T} FROM {_JOIN} WHERE t.status = 'open' AND t.created_at <= ? "
-                         "AND s.first_staff_reply_at IS NULL AND s.escalated_at IS NULL ORDER BY t.id LIMIT ?",
-                         (cutoff, limit))
+                         "AND s.first_staff_reply_at IS NULL AND s.escalated_at IS NULL "
+                         f"AND {_FLOOD} = 0 ORDER BY t.id LIMIT ?", (cutoff, FLOOD_PATTERN, limit))
         return [self._row_ticket(r) for r in rows]
 
     def mark_escalated(self, ticket_id: int, transcript_line: str | None = None) -> bool:
@@ -333,8 +368,7 @@ class DeskMixin:
                          "AND escalated_at IS NULL AND first_staff_reply_at IS NULL", (stamp, ticket_id))
             if done:
                 if transcript_line:
-                    q.run("INSERT INTO handoff_messages (ticket_id, author, text, created_at) VALUES (?, 'bot', ?, ?)",
-                          (ticket_id, transcript_line, stamp))
+                    self._insert_message(q, ticket_id, "bot", transcript_line, stamp)
                 self._touch(q, ticket_id, stamp)
                 self._audit_q(q, "system", "escalate", ticket_id, stamp)
         return bool(done)

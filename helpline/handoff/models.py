@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from helpline.errors import HandoffError
+from helpline.text import mask_pii, show_bidi
 
 Priority = Literal["immediate", "urgent", "concern", "normal"]
 Status = Literal["open", "resolved"]
@@ -60,6 +61,24 @@ class TicketMessage:
     author: Author
     text: str
     created_at: dt.datetime
+    # Masked once when stored (:func:`helpline.text.mask_pii`, bidi controls visible); None for a line
+    # stored before masks were kept, or built in memory.
+    masked: str | None = None
+
+    @property
+    def masked_text(self) -> str:
+        """The text with personal data masked and bidi controls visible: for previews, the API, exports."""
+        return self.masked if self.masked is not None else mask_for_staff(self.text)
+
+
+def mask_for_staff(text: str) -> str:
+    """What staff-facing listings show of a user's text: personal data masked, bidi controls visible."""
+    return show_bidi(mask_pii(text))
+
+
+# A new ticket opened while more than the global limit of new tickets were opened recently: still
+# recorded and shown (last in the queue, with a badge), but staff are not alerted about it.
+FLOOD_REASON = "flood_suspect"
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,11 @@ class Ticket:
     def is_open(self) -> bool:
         """True while the ticket waits for or is handled by staff."""
         return self.status == "open"
+
+    @property
+    def flood_suspect(self) -> bool:
+        """Opened during a burst of new tickets beyond the global limit (see :data:`FLOOD_REASON`)."""
+        return FLOOD_REASON in self.reasons
 
     def waiting_seconds(self, now: dt.datetime | None = None) -> int:
         """How long the person has waited: until now if open, until resolution otherwise."""

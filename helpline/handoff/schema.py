@@ -58,4 +58,15 @@ DESK_SCHEMA: tuple[str, ...] = (
         csrf_token TEXT NOT NULL, created_at {ts} NOT NULL, last_seen_at {ts} NOT NULL, expires_at {ts} NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS staff_sessions_expiry ON staff_sessions (expires_at)",
 )
-SCHEMA = SCHEMA + DESK_SCHEMA
+# Later additions, again as tables of their own:
+# - the masked form of each transcript line, made once when the line is stored (masking is the
+#   costly part of showing a queue; a line written before this table existed is masked when read);
+# - the TOTP secret of a staff member who enrolled (the last accepted time step stops a replay).
+EXTRA_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS handoff_message_masks (
+        message_id BIGINT PRIMARY KEY REFERENCES handoff_messages (id) ON DELETE CASCADE, masked TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS staff_totp (
+        user_id BIGINT PRIMARY KEY REFERENCES staff_users (id) ON DELETE CASCADE, secret TEXT NOT NULL,
+        last_step BIGINT NOT NULL DEFAULT 0, created_at {ts} NOT NULL)""",
+)
+SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA

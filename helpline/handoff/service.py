@@ -33,7 +33,7 @@ from helpline.handoff.store import LIST_STATUSES, HandoffStore
 from helpline.handoff.workers import DeskWorker, Notifier, RasaResumer, Resumer, TelegramNotifier
 from helpline.ratelimit import Rate, RateLimiter, retry_after_header
 from helpline.settings import Settings
-from helpline.text import mask_id, mask_pii
+from helpline.text import mask_id
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,14 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _preview(text: str) -> str:
-    # Mask before cutting, so a cut cannot leave half a phone number unmasked.
-    masked = mask_pii(text)
+def _preview(masked: str) -> str:
+    # Masked before cutting, so a cut cannot leave half a phone number unmasked.
     return masked if len(masked) <= PREVIEW_CHARS else masked[: PREVIEW_CHARS - 1] + "…"
 
 
 def _message_json(message: TicketMessage, preview: bool = False) -> dict[str, Any]:
-    text = _preview(message.text) if preview else mask_pii(message.text)
+    # The mask made when the message was stored (linear-time masking, done once).
+    text = _preview(message.masked_text) if preview else message.masked_text
     return {"author": message.author, "text": text, "at": _iso(message.created_at)}
 
 
@@ -167,6 +167,7 @@ def create_app(settings: Settings, store: HandoffStore | None = None, *, outbox:
         return None
 
     def health(request: Request) -> JSONResponse:
+        # A sync handler runs in the thread pool, and console pages render there too: never on the loop.
         try:
             store.ping()
         except HandoffError as exc:

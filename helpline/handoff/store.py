@@ -17,6 +17,7 @@ from helpline.errors import HandoffError
 from helpline.handoff.desk import DeskMixin
 from helpline.handoff.models import (
     AUTHORS,
+    FLOOD_REASON,
     PRIORITIES,
     AuditEntry,
     Ticket,
@@ -26,6 +27,7 @@ from helpline.handoff.models import (
     utc_now,
 )
 from helpline.handoff.schema import SCHEMA
+from helpline.ratelimit import Rate
 
 LIST_STATUSES: tuple[str, ...] = ("open", "resolved", "all")
 _RANK_SQL = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + " END"
@@ -45,7 +47,16 @@ _TICKET_COLS = (
 PURGE_WHERE = ("status = 'resolved' AND resolved_at < ? AND id NOT IN "
                "(SELECT ticket_id FROM handoff_ticket_state WHERE resume_pending = 1)")
 REPEAT_WINDOW = dt.timedelta(minutes=3)
-_INSERT_MESSAGE = "INSERT INTO handoff_messages (ticket_id, author, text, created_at) VALUES (?, ?, ?, ?)"
+# New tickets in the whole store per window before the next ones are marked flood-suspect
+# (HELPLINE_RATE_LIMIT_NEW_TICKETS); shared by every process, since it is counted in the database.
+DEFAULT_NEW_TICKETS = Rate(60, 60.0)
+# Transcript lines with their stored mask (LEFT JOIN: lines from before masks were kept have none).
+MESSAGE_COLS = "m.ticket_id, m.author, m.text, m.created_at, k.masked"
+MESSAGE_FROM = "handoff_messages m LEFT JOIN handoff_message_masks k ON k.message_id = m.id"
+
+
+def message_row(r: Sequence[Any]) -> TicketMessage:
+    return TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]), r[4])
 
 
 def _require_text(value: str, name: str) -> str:
@@ -67,14 +78,17 @@ class HandoffStore(DeskMixin):
     store may be shared between threads: each call uses its own connection.
     """
 
-    def __init__(self, database: Database, now: Callable[[], dt.datetime] = utc_now) -> None:
+    def __init__(self, database: Database, now: Callable[[], dt.datetime] = utc_now,
+                 new_tickets: Rate | None = DEFAULT_NEW_TICKETS) -> None:
         self._db = database
         self._d = database.dialect
         self._now = now
+        self.new_tickets = new_tickets
 
     @classmethod
     def from_url(
-        cls, url: str, *, now: Callable[[], dt.datetime] = utc_now, timeout: float = 10.0
+        cls, url: str, *, now: Callable[[], dt.datetime] = utc_now, timeout: float = 10.0,
+        new_tickets: str | None = None,
     ) -> HandoffStore:
         """Create a store from ``sqlite:///path/to/handoff.db`` or ``postgresql://...``.
 
@@ -86,14 +100,22 @@ class HandoffStore(DeskMixin):
             url: The database URL.
             now: Clock returning aware UTC datetimes (tests pass a fake one).
             timeout: Seconds to wait for a locked SQLite file or a PostgreSQL connection.
+            new_tickets: Global limit of new tickets, ``"<count>/<seconds>"`` or ``"off"``; by
+                default ``HELPLINE_RATE_LIMIT_NEW_TICKETS`` (see :class:`helpline.settings.Settings`).
 
         Returns:
             A store; nothing is opened until the first call.
 
         Raises:
             HandoffError: If the URL is not supported or psycopg is missing.
+            ConfigError: If the limit is malformed.
         """
-        return cls(Database.from_url(url, timeout=timeout, schema=SCHEMA), now=now)
+        if new_tickets is None:
+            from helpline.settings import Settings
+
+            new_tickets = Settings.from_env().rate_limit_new_tickets
+        limit = Rate.parse(new_tickets, "HELPLINE_RATE_LIMIT_NEW_TICKETS")
+        return cls(Database.from_url(url, timeout=timeout, schema=SCHEMA), now=now, new_tickets=limit)
 
     @property
     def kind(self) -> str:
@@ -122,9 +144,8 @@ class HandoffStore(DeskMixin):
         row = q.one(f"SELECT {_TICKET_COLS} FROM handoff_tickets WHERE id = ?", (ticket_id,))
         if row is None:
             return None
-        rows = q.all("SELECT ticket_id, author, text, created_at FROM handoff_messages WHERE ticket_id = ? "
-                     "ORDER BY id", (ticket_id,))
-        return self._ticket(row, tuple(TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3])) for r in rows))
+        rows = q.all(f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.ticket_id = ? ORDER BY m.id", (ticket_id,))
+        return self._ticket(row, tuple(message_row(r) for r in rows))
 
     # -- public API -------------------------------------------------------------
 
@@ -150,6 +171,12 @@ class HandoffStore(DeskMixin):
 
         An existing open ticket gets the new messages and reasons appended, its
         priority raised if the new one is more urgent, and a newer location.
+
+        This is the one place tickets are created, so the global limit lives here: beyond
+        ``new_tickets`` new tickets in its window (all senders, all processes), a new ticket is
+        still recorded, with the reason ``flood_suspect``, but staff are not alerted about it and
+        it is listed after the others (a burst from many sender ids cannot bury real cases).
+        The caller still gives the person the emergency reply (111/113) whatever happens here.
 
         Args:
             channel: Channel name, e.g. ``"zalo"``.
@@ -193,11 +220,16 @@ class HandoffStore(DeskMixin):
                 (channel, sender_id),
             )
             if row is None:
-                unique = list(dict.fromkeys(reasons))
+                flood = self._over_new_ticket_limit(q)
+                unique = list(dict.fromkeys([*reasons, *([FLOOD_REASON] if flood else [])]))
                 ticket_id = q.insert(
                     "INSERT INTO handoff_tickets (channel, sender_id, status, priority, reasons, location, "
                     "created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
                     (channel, sender_id, priority, json.dumps(unique, ensure_ascii=False), loc, now, now))
+                if flood:
+                    # Counted as notified: the staff alert is not sent (the queue still shows it).
+                    q.run("INSERT INTO handoff_ticket_state (ticket_id, notified_at) VALUES (?, ?)", (ticket_id, now))
+                    self._audit_q(q, "system", FLOOD_REASON, ticket_id, now)
             else:
                 ticket_id = int(row[0])
                 merged = list(dict.fromkeys([*json.loads(row[2]), *reasons]))
@@ -208,10 +240,19 @@ class HandoffStore(DeskMixin):
                      ticket_id),
                 )
             for author, text in messages:
-                q.run(_INSERT_MESSAGE, (ticket_id, author, text, now))
+                self._insert_message(q, ticket_id, author, text, now)
             ticket = self._load(q, ticket_id)
         assert ticket is not None
         return ticket
+
+    def _over_new_ticket_limit(self, q: Query) -> bool:
+        """Whether the global limit of new tickets is reached (counted over the store, so over all processes)."""
+        rate = self.new_tickets
+        if rate is None:
+            return False
+        since = self._d.ts(self._now() - dt.timedelta(seconds=rate.seconds))
+        row = q.one("SELECT COUNT(*) FROM handoff_tickets WHERE created_at >= ?", (since,))
+        return int(row[0] if row else 0) >= rate.count
 
     def add_message(self, ticket_id: int, author: str, text: str) -> TicketMessage:
         """Append a line to a ticket's transcript (also allowed after resolution).
@@ -226,8 +267,8 @@ class HandoffStore(DeskMixin):
             stamp = self._d.ts(now)
             if not q.run("UPDATE handoff_tickets SET updated_at = ? WHERE id = ?", (stamp, ticket_id)):
                 raise HandoffError(f"ticket {ticket_id} does not exist")
-            q.run(_INSERT_MESSAGE, (ticket_id, author, str(text), stamp))
-        return TicketMessage(int(ticket_id), author, str(text), now)
+            masked = self._insert_message(q, ticket_id, author, str(text), stamp)
+        return TicketMessage(int(ticket_id), author, str(text), now, masked)
 
     def get(self, ticket_id: int) -> Ticket | None:
         """The ticket with its full transcript, or None if there is none."""
@@ -261,7 +302,7 @@ class HandoffStore(DeskMixin):
                 return ticket_id
             stamp = self._d.ts(now)
             q.run("UPDATE handoff_tickets SET updated_at = ? WHERE id = ?", (stamp, ticket_id))
-            q.run(_INSERT_MESSAGE, (ticket_id, "user", text, stamp))
+            self._insert_message(q, ticket_id, "user", text, stamp)
             return ticket_id
 
     def open_ticket_for(self, channel: str, sender_id: str) -> Ticket | None:
@@ -301,10 +342,10 @@ class HandoffStore(DeskMixin):
             if rows:
                 ids = [int(r[0]) for r in rows]
                 marks = ", ".join("?" for _ in ids)
-                for r in q.all("SELECT ticket_id, author, text, created_at FROM handoff_messages WHERE id IN "
+                for r in q.all(f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.id IN "
                                f"(SELECT MAX(id) FROM handoff_messages WHERE ticket_id IN ({marks}) "
                                "GROUP BY ticket_id)", ids):
-                    last[int(r[0])] = TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]))
+                    last[int(r[0])] = message_row(r)
         return [self._ticket(r, last=last.get(int(r[0]))) for r in rows]
 
     def resolve(self, ticket_id: int, by: str) -> Ticket:

@@ -1,4 +1,4 @@
-"""Staff accounts, lockout and sessions (SQLite and PostgreSQL), and the account CLI."""
+"""Staff accounts, login backoff, password strength, TOTP and sessions (SQLite and PostgreSQL), and the account CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpline.handoff import HandoffStore
-from helpline.handoff.accounts import LOCK_AFTER_FAILURES, LOCK_MINUTES, StaffAccounts
+from helpline.handoff.accounts import FREE_FAILURES, MAX_ACCOUNT_DELAY_SECONDS, StaffAccounts, account_delay
 from helpline.settings import PROJECT_ROOT
 from tests.conftest import Clock
 
@@ -59,15 +59,51 @@ def test_authenticate(accounts: StaffAccounts) -> None:
     assert accounts.authenticate("lan", "x" * 1000).user is None
 
 
-def test_lockout_after_repeated_failures(accounts: StaffAccounts, clock: Clock) -> None:
+def test_failures_delay_the_account_but_never_lock_it(accounts: StaffAccounts, clock: Clock) -> None:
     accounts.add_user("lan", PASSWORD, "supervisor")
-    for _ in range(LOCK_AFTER_FAILURES - 1):
-        assert not accounts.authenticate("lan", "sai-mat-khau").locked
-    assert accounts.authenticate("lan", "sai-mat-khau").locked
+    for _ in range(FREE_FAILURES - 1):
+        assert accounts.authenticate("lan", "sai-mat-khau").user is None
+        assert accounts.login_delay("lan") == 0.0, "the first failures cost nothing"
+    delays = []
+    for _ in range(12):
+        assert accounts.authenticate("lan", "sai-mat-khau").user is None
+        delays.append(accounts.login_delay("lan"))
+    assert delays[0] > 0 and delays[1] == 2 * delays[0], "the delay doubles"
+    assert max(delays) == MAX_ACCOUNT_DELAY_SECONDS == account_delay(100), "and is bounded"
     result = accounts.authenticate("lan", PASSWORD)
-    assert result.user is None and result.locked, "the right password does not open a locked account"
-    clock.advance(minutes=LOCK_MINUTES + 1)
-    assert accounts.authenticate("lan", PASSWORD).user is not None
+    assert result.user is not None, "the right password still opens the account: no lockout"
+    assert accounts.login_delay("lan") == 0.0, "a success forgets the failures"
+    assert accounts.login_delay("nobody") == 0.0
+
+
+def test_weak_passwords_are_refused(accounts: StaffAccounts) -> None:
+    for weak in ("matkhau123", "123456789", "anhyeuem", "Anhyeuem@2024", "MatKhau123456", "qwertyuiop",
+                 "1234567890", "aaaaaaaaaaaa", "hotline111!!", "xx-lan-ngan-2024"):
+        with pytest.raises(ValueError, match="mật khẩu"):
+            accounts.add_user("lan", weak, "agent")
+    user = accounts.add_user("lan", PASSWORD, "agent")
+    with pytest.raises(ValueError, match="tên đăng nhập"):
+        accounts.set_password(user.username, "lan-oi-doi-mat-khau")
+    with pytest.raises(ValueError, match="phổ biến"):
+        accounts.set_password(user.username, "matkhau1234")
+
+
+def test_totp_is_needed_once_enrolled(accounts: StaffAccounts, clock: Clock) -> None:
+    pyotp = pytest.importorskip("pyotp")
+    accounts.add_user("lan", PASSWORD, "supervisor")
+    assert not accounts.has_totp("lan")
+    uri = accounts.enroll_totp("lan")
+    assert uri.startswith("otpauth://totp/") and accounts.has_totp("lan")
+    secret = pyotp.parse_uri(uri).secret
+    code = pyotp.TOTP(secret).at(clock.now.timestamp())
+    assert accounts.authenticate("lan", PASSWORD).need_code, "the password alone is not enough"
+    assert accounts.authenticate("lan", PASSWORD, "000000" if code != "000000" else "111111").bad_code
+    assert accounts.authenticate("lan", PASSWORD + "x", code).user is None
+    assert accounts.authenticate("lan", PASSWORD, code).user is not None
+    assert accounts.authenticate("lan", PASSWORD, code).bad_code, "a code works only once"
+    clock.advance(seconds=30)
+    assert accounts.authenticate("lan", PASSWORD, pyotp.TOTP(secret).at(clock.now.timestamp())).user is not None
+    assert accounts.remove_totp("lan") and accounts.authenticate("lan", PASSWORD).user is not None
 
 
 def test_disabled_account_cannot_log_in_and_loses_its_sessions(accounts: StaffAccounts) -> None:
