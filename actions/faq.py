@@ -1,4 +1,4 @@
-"""action_answer_faq: answer from the handbook, or ask which question was meant."""
+"""action_answer_faq: answer from the handbook (with alternatives when unsure), or ask which question was meant."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ActionAnswerFaq(Action):
             else:
                 result = await asyncio.to_thread(retriever.retrieve, tracker.latest_message.get("text") or "")
                 if result.confident and result.best and (entry := retriever.entry(result.best.entry_id)):
-                    text, buttons = replies.faq_answer(entry)
+                    text, buttons = replies.faq_answer_with_alternatives(entry, retriever.alternatives(result))
                 elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
                     starters = [e for i in STARTER_QUESTIONS if (e := retriever.entry(i))]
                     text, buttons = replies.unsure(starters, intro=replies.OUT_OF_SCOPE)

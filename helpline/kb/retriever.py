@@ -6,13 +6,18 @@ Three signals are fused (docs/retrieval.md has the measurements):
 - lexical cosine on folded text (to question forms, plus the answer text),
   which carries unaccented input where dense e5 is close to random (DESIGN §4);
 - a linear classifier trained on the paraphrases at index build.
-The fused score and its margin over the runner-up decide whether the bot
-answers or asks which of the best 3 was meant.
+A message is first read (:mod:`helpline.kb.question`): greetings and courtesy
+are dropped, the asked part and the facts of the story are found. A learned
+linear model (:mod:`helpline.kb.ranking`) scores every candidate from the
+signals on the whole message and on the asked part; a calibrated probability
+that the first entry is right chooses between answering, answering with
+alternatives, and asking which of the best 3 was meant.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +30,8 @@ import numpy as np
 from helpline.kb.entries import Entry
 from helpline.kb.index import LoadedIndex, current_index_path, load_index, search_dense
 from helpline.kb.lexical import LexicalIndex, features
+from helpline.kb.question import Question, understand
+from helpline.kb.ranking import FEATURES, Outcome, RankingModel, load_default
 from helpline.text import clean, has_diacritics
 
 if TYPE_CHECKING:
@@ -33,16 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FusionWeights:
-    """How much the dense signal counts, by query style, and how dense cosine is rescaled."""
-
-    dense_accented: float = 0.4
-    dense_unaccented: float = 0.3
-    # e5 cosines of unrelated Vietnamese sentences sit around 0.75-0.8.
-    dense_floor: float = 0.75
-    answer_text: float = 0.6
-    classifier: float = 0.4
+# The softmax of the answer policy runs over this many best candidates (as when it was fitted).
+POOL = 30
+DENSE_FLOOR = 0.75  # e5 cosines of unrelated Vietnamese sentences sit around 0.75-0.8
+_ARTICLE_CITED = re.compile(r"điều\s+(\d{2,3})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,18 +59,35 @@ class Hit:
 class Retrieval:
     query: str
     hits: tuple[Hit, ...]
-    confident: bool
+    outcome: Outcome = Outcome.ASK
+    confidence: float = 0.0
+    # Entries for the other parts of a multi-part question, in the order asked.
+    follow_ups: tuple[Hit, ...] = ()
 
     @property
     def best(self) -> Hit | None:
         return self.hits[0] if self.hits else None
 
+    @property
+    def confident(self) -> bool:
+        """The bot answers (alone or with alternatives) instead of asking."""
+        return self.outcome is not Outcome.ASK and bool(self.hits)
+
+
+@dataclass(frozen=True)
+class _Signals:
+    dense: np.ndarray
+    lexical: np.ndarray
+    answer: np.ndarray
+    classifier: np.ndarray
+    candidate: np.ndarray
+
 
 class _Snapshot:
     """One loaded index with its lexical twin; replaced whole on reload.
 
-    Signals are fused over numpy arrays indexed by entry position, so a query
-    costs the same few vector operations with 150 or 10,000 entries.
+    Signals are arrays indexed by entry position, so a query costs the same few
+    vector operations with 150 or 10,000 entries.
     """
 
     def __init__(self, loaded: LoadedIndex) -> None:
@@ -78,11 +96,21 @@ class _Snapshot:
         self.entry_ids = list(loaded.entries)
         position = {entry_id: i for i, entry_id in enumerate(self.entry_ids)}
         self.doc_entry = np.asarray([position[d.entry_id] for d in loaded.docs], dtype=np.int64)
-        self.answers = LexicalIndex([f"{e.question} {e.answer}" for e in loaded.entries.values()])
+        entries = list(loaded.entries.values())
+        self.answers = LexicalIndex([f"{e.question} {e.answer}" for e in entries])
         classifier = loaded.classifier
         # Classifier labels are sorted; this maps them to entry positions.
         self.label_entry = (np.asarray([position[label] for label in classifier.labels], dtype=np.int64)
                             if classifier is not None else None)
+        self.old_rules = np.asarray([e.old_rules for e in entries], dtype=np.float64)
+        cited = [{int(a) for a in _ARTICLE_CITED.findall(" ".join(e.legal_basis))} for e in entries]
+        self.articles: dict[int, np.ndarray] = {}
+        for i, arts in enumerate(cited):
+            for art in arts:
+                self.articles.setdefault(art, np.zeros(len(entries), dtype=np.float64))[i] = 1.0
+        # Điều 151 is the under-16 offence, Điều 150 the offence against a person of 16 or more.
+        self.cites_151 = self.articles.get(151, np.zeros(len(entries)))
+        self.cites_150_only = self.articles.get(150, np.zeros(len(entries))) * (1 - self.cites_151)
 
 
 class FaqRetriever:
@@ -91,16 +119,12 @@ class FaqRetriever:
         build_dir: Path,
         embedder: Embedder,
         *,
-        threshold: float = 0.3,
-        margin: float = 0.1,
-        weights: FusionWeights | None = None,
+        model: RankingModel | None = None,
         reload_check_seconds: float = 2.0,
     ) -> None:
         self.build_dir = build_dir
         self.embedder = embedder
-        self.threshold = threshold
-        self.margin = margin
-        self.weights = weights or FusionWeights()
+        self.model = model or load_default()
         self._reload_every = reload_check_seconds
         self._lock = threading.Lock()
         self._snapshot = _Snapshot(load_index(current_index_path(build_dir), expected_model_id=embedder.model_id))
@@ -136,17 +160,9 @@ class FaqRetriever:
             logger.info("reloaded FAQ index %s (%d entries)", target.name, len(snapshot.loaded.entries))
             return True
 
-    def retrieve(self, text: str, k: int = 3, candidates: int = 40) -> Retrieval:
-        self.maybe_reload()
-        snap = self._snapshot
-        query = clean(text)
-        if not query:
-            return Retrieval(query, (), False)
-        w = self.weights
-        dense_weight = w.dense_accented if has_diacritics(query) else w.dense_unaccented
-
+    def _signals(self, snap: _Snapshot, text: str, candidates: int) -> _Signals:
         n = len(snap.entry_ids)
-        vector = self.embedder.encode_query(query)
+        vector = self.embedder.encode_query(text)
         # Per entry: the best of its question forms. Entries outside every signal are not candidates.
         dense = np.zeros(n, dtype=np.float64)
         candidate = np.zeros(n, dtype=bool)
@@ -157,33 +173,95 @@ class FaqRetriever:
             np.maximum.at(dense, entries, np.asarray(doc_scores, dtype=np.float64))
             candidate[entries] = True
         lexical = np.zeros(n, dtype=np.float64)
-        query_features = features(query)
+        query_features = features(text)
         np.maximum.at(lexical, snap.doc_entry, snap.lexical.feature_scores(query_features))
-        candidate |= lexical > 0
-        answer_lex = snap.answers.feature_scores(query_features)
-        lexical += w.answer_text * answer_lex
-        candidate |= answer_lex > 0
+        answer = snap.answers.feature_scores(query_features)
         probs = np.zeros(n, dtype=np.float64)
-        class_weight = 0.0
         if snap.loaded.classifier is not None and snap.label_entry is not None:
-            probs[snap.label_entry] = snap.loaded.classifier.probability_array(query)
-            class_weight = w.classifier
-            candidate |= probs > 0.01
+            probs[snap.label_entry] = snap.loaded.classifier.probability_array(text)
+        candidate |= (lexical > 0) | (answer > 0) | (probs > 0.01)
+        dense = np.clip((dense - DENSE_FLOOR) / (1.0 - DENSE_FLOOR), 0.0, 1.0)
+        return _Signals(dense, lexical, answer, probs, candidate)
 
-        d_scaled = np.clip((dense - w.dense_floor) / (1.0 - w.dense_floor), 0.0, 1.0)
-        base = dense_weight * d_scaled + (1 - dense_weight) * lexical
-        scores = np.where(candidate, (1 - class_weight) * base + class_weight * probs, -np.inf)
+    def feature_rows(self, text: str, candidates: int = 40) -> tuple[Question, np.ndarray, np.ndarray]:
+        """The understood question, a candidate mask and one feature row per entry (see ranking.FEATURES)."""
+        snap = self._snapshot
+        question = understand(text)
+        whole = self._signals(snap, question.body, candidates)
+        asked = self._signals(snap, question.asked, candidates) if question.is_long else whole
+        facts = question.facts
+        n = len(snap.entry_ids)
+        age = (np.zeros(n) if facts.under_16 is None
+               else snap.cites_150_only if facts.under_16 else snap.cites_151)
+        named = np.zeros(n)
+        for art in facts.articles:
+            if art in snap.articles:
+                named = np.maximum(named, snap.articles[art])
+        accented = 1.0 if has_diacritics(question.body) else 0.0
+        columns = {
+            "dense": whole.dense, "lexical": whole.lexical, "answer": whole.answer, "classifier": whole.classifier,
+            "asked_dense": asked.dense, "asked_lexical": asked.lexical, "asked_answer": asked.answer,
+            "asked_classifier": asked.classifier, "dense_accented": whole.dense * accented,
+            "old_rules_unasked": snap.old_rules * (0.0 if facts.asks_old_law else 1.0),
+            "old_rules_asked": snap.old_rules * (1.0 if facts.asks_old_law else 0.0),
+            "age_mismatch": age, "article_named": named,
+            "long_message": np.full(n, 1.0 if question.is_long else 0.0),
+        }
+        rows = np.stack([columns[f] for f in FEATURES], axis=1)
+        return question, whole.candidate | asked.candidate, rows
+
+    def _rank(self, snap: _Snapshot, candidate: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[int, float]]:
+        scores = np.where(candidate, self.model.scores(rows), -np.inf)
         count = min(k, int(candidate.sum()))
         if count == 0:
-            return Retrieval(query, (), False)
+            return []
+        n = len(scores)
         best = np.argpartition(-scores, count - 1)[:count] if count < n else np.arange(n)
         best = best[np.lexsort((best, -scores[best]))][:count]
-        top = tuple(Hit(snap.entry_ids[i], float(scores[i]), float(dense[i]), float(lexical[i]), float(probs[i]))
-                    for i in best)
-        confident = top[0].score >= self.threshold
-        if confident and len(top) > 1:
-            confident = top[0].score - top[1].score >= self.margin
-        return Retrieval(query, top, confident)
+        return [(int(i), float(scores[i])) for i in best]
+
+    def _confidence(self, ranked: list[tuple[int, float]]) -> float:
+        """The probability that the first of the ranked candidates is the right entry."""
+        return float(self.model.probabilities(np.asarray([score for _, score in ranked[:POOL]]))[0])
+
+    def retrieve(self, text: str, k: int = 3, candidates: int = 40) -> Retrieval:
+        self.maybe_reload()
+        snap = self._snapshot
+        query = clean(text)
+        if not query:
+            return Retrieval(query, ())
+        question, candidate, rows = self.feature_rows(query, candidates)
+        ranked = self._rank(snap, candidate, rows, max(k, POOL))
+        if not ranked:
+            return Retrieval(query, ())
+        hits = tuple(Hit(snap.entry_ids[i], score, float(rows[i, 0]), float(rows[i, 1]), float(rows[i, 3]))
+                     for i, score in ranked[:k])
+        confidence = self._confidence(ranked)
+        outcome = self.model.outcome(confidence)
+        follow_ups: list[Hit] = []
+        if outcome is not Outcome.ASK:
+            for part in question.parts[1:]:
+                _, part_candidate, part_rows = self.feature_rows(part, candidates)
+                top = self._rank(snap, part_candidate, part_rows, POOL)
+                if not top or snap.entry_ids[top[0][0]] in {h.entry_id for h in (hits[0], *follow_ups)}:
+                    continue
+                if self._confidence(top) >= self.model.suggest_at:
+                    i, score = top[0]
+                    follow_ups.append(Hit(snap.entry_ids[i], score, float(part_rows[i, 0]),
+                                          float(part_rows[i, 1]), float(part_rows[i, 3])))
+        return Retrieval(query, hits, outcome, confidence, tuple(follow_ups))
+
+    def alternatives(self, retrieval: Retrieval, limit: int = 2) -> list[Entry]:
+        """Entries to offer beside an answer: follow-ups of a multi-part question, then close runners-up."""
+        best = retrieval.best
+        if best is None:
+            return []
+        chosen = [h.entry_id for h in retrieval.follow_ups]
+        if retrieval.outcome is Outcome.ANSWER_WITH_ALTERNATIVES:
+            chosen += [h.entry_id for h in retrieval.hits[1:]
+                       if best.score - h.score <= self.model.alternatives_within]
+        unique = list(dict.fromkeys(i for i in chosen if i != best.entry_id))[:limit]
+        return [e for i in unique if (e := self.entry(i)) is not None]
 
     def suggestions(self, retrieval: Retrieval) -> Sequence[Entry]:
         return [e for h in retrieval.hits if (e := self.entry(h.entry_id)) is not None]

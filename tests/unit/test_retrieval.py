@@ -14,6 +14,7 @@ from helpline.errors import IndexMismatch
 from helpline.kb.embedder import Embedder
 from helpline.kb.entries import Entry, load_entries
 from helpline.kb.index import build_index, current_index_path, load_index
+from helpline.kb.ranking import FEATURES, FIXED_WEIGHTS, MODEL_FILE, Outcome, RankingModel
 from helpline.kb.retriever import FaqRetriever
 from helpline.settings import PROJECT_ROOT, Settings
 
@@ -46,8 +47,8 @@ def build_dir(settings: Settings, entries: list[Entry], embedder: Embedder) -> P
 
 
 @pytest.fixture(scope="module")
-def retriever(build_dir: Path, embedder: Embedder, settings: Settings) -> Iterator[FaqRetriever]:
-    yield FaqRetriever(build_dir, embedder, threshold=settings.answer_threshold, margin=settings.answer_margin)
+def retriever(build_dir: Path, embedder: Embedder) -> Iterator[FaqRetriever]:
+    yield FaqRetriever(build_dir, embedder)
 
 
 def test_golden_questions_find_their_entry(retriever: FaqRetriever) -> None:
@@ -126,3 +127,42 @@ def test_new_index_is_picked_up_and_a_broken_one_is_not(
     (build_dir / "current").symlink_to(broken.name)
     assert retriever.retrieve("mua bán người là gì").hits
     assert retriever.index_path == good
+
+
+def test_story_facts_decide_between_the_two_penalty_articles(retriever: FaqRetriever) -> None:
+    story = ("Chào luật sư, hàng xóm nhà em bị bắt vì bán một bé gái {age} tuổi sang Trung Quốc. "
+             "Xin hỏi người đó có thể bị phạt tù bao nhiêu năm?")
+    young = retriever.retrieve(story.format(age=13))
+    adult = retriever.retrieve(story.format(age=22))
+    assert young.best is not None and young.best.entry_id == "hinh-phat-mua-ban-nguoi-duoi-16"
+    assert adult.best is not None and adult.best.entry_id == "hinh-phat-mua-ban-nguoi-tren-16"
+
+
+def test_current_law_comes_before_old_rules_unless_asked(retriever: FaqRetriever) -> None:
+    now = retriever.retrieve("Nạn nhân mua bán người có những quyền gì?")
+    old = retriever.retrieve("Theo luật năm 2011 thì nạn nhân mua bán người có những quyền gì?")
+    assert now.best is not None and not retriever.entries[now.best.entry_id].old_rules
+    assert old.best is not None and retriever.entries[old.best.entry_id].old_rules
+
+
+def test_policy_outcomes_follow_the_calibrated_confidence(retriever: FaqRetriever) -> None:
+    sure = retriever.retrieve("Tổng đài 111 là gì?")
+    assert sure.outcome is Outcome.ANSWER and sure.confidence >= retriever.model.answer_at
+    vague = retriever.retrieve("cho em hoi cai nay voi")
+    assert vague.outcome is Outcome.ASK and vague.confidence < retriever.model.suggest_at
+    assert retriever.alternatives(vague) == []
+
+
+def test_a_multi_part_question_offers_its_second_part(retriever: FaqRetriever) -> None:
+    result = retriever.retrieve("Tội mua bán người bị phạt tù bao nhiêu năm và nạn nhân được hỗ trợ những gì?")
+    assert result.confident and result.best is not None
+    assert result.best.entry_id == "hinh-phat-mua-ban-nguoi-tren-16"
+    offered = [e.id for e in retriever.alternatives(result)]
+    assert offered and offered[0] == "ho-tro-cac-che-do"
+
+
+def test_the_shipped_ranking_model_loads_and_names_known_features() -> None:
+    model = RankingModel.load(MODEL_FILE)
+    assert set(model.weights) <= set(FEATURES)
+    assert 0 < model.suggest_at <= model.answer_at < 1
+    assert model.weights["age_mismatch"] == FIXED_WEIGHTS["age_mismatch"]
