@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -38,6 +38,7 @@ from tests.faults.proxy import TcpProxy
 PG_ADMIN_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_PORT = int(os.environ.get("HELPLINE_TEST_REDIS_PORT", "6379"))
 DB_PASSWORD = "db-password-never-logged-42"  # trust auth ignores it; the log scan looks for it
+CHANNEL_NAMES = ("rest", "web", "telegram", "zalo", "zalobot", "facebook")
 STAFF = {"agent": ("nhanvien", "mat-khau-nhan-vien-hardened"), "supervisor": ("giamsat", "mat-khau-giam-sat-hardened")}
 
 
@@ -89,7 +90,8 @@ class Hardened:
     # -- talking to it ------------------------------------------------------------------
 
     def rest(self, sender: str, message: str, ip: str | None = None, timeout: float = 60) -> httpx.Response:
-        headers = {"X-Real-IP": ip or f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"}
+        # The REST channel answers loopback clients only: many clients are many 127.x addresses.
+        headers = {"X-Real-IP": ip or f"127.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"}
         return self.http.post(f"{self.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": message},
                               headers=headers, timeout=timeout)
 
@@ -103,7 +105,9 @@ class Hardened:
         return self.http.post(f"{self.rasa}/webhooks/{channel}/webhook", content=body, headers=headers, timeout=30)
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = self.http.get(f"{self.rasa}/conversations/{sender}/tracker",
+        """The tracker of a conversation key; a bare id is a REST sender (``rest:<id>``)."""
+        key = sender if sender.split(":", 1)[0] in CHANNEL_NAMES and ":" in sender else f"rest:{sender}"
+        response = self.http.get(f"{self.rasa}/conversations/{quote(key, safe=':')}/tracker",
                                  params={"token": self.stack.env["RASA_TOKEN"]})
         response.raise_for_status()
         return response.json()
@@ -179,7 +183,8 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
         env.update(fake.env())  # type: ignore[attr-defined]
     env.update(DATABASE_URL=db_url, HELPLINE_TRACKER_DB_URL=db_url, HELPLINE_CONFIG="/nonexistent.yml",
                HELPLINE_DESK_TICK_SECONDS="1", HELPLINE_ESCALATE_AFTER_SECONDS="3600", HELPLINE_LOG_LEVEL="DEBUG",
-               HELPLINE_CHANNEL_TIMEOUT="2", HELPLINE_TURN_TIMEOUT_SECONDS="10", SANIC_REAL_IP_HEADER="X-Real-IP")
+               HELPLINE_CHANNEL_TIMEOUT="2", HELPLINE_TURN_TIMEOUT_SECONDS="10", SANIC_REAL_IP_HEADER="X-Real-IP",
+               HELPLINE_REST_ENABLED="1")  # behind a (declared) proxy the REST channel is off unless enabled
     stack = Stack(data_dir, ports, log_dir=log_dir, env=env)
     endpoints = _endpoints(data_dir / "endpoints.yml", ports, pg.port, redis.port, db_name,
                            f"hardened{uuid.uuid4().hex[:8]}")

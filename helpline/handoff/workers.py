@@ -108,7 +108,7 @@ class RasaResumer:
         event only in its in-memory fallback store and still answer 200.
         """
         await self._append(sender_id, PAUSE_EVENTS)
-        url = f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker"
+        url = f"{self._base}/conversations/{quote(sender_id, safe=':')}/tracker"
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 resp = await client.get(url, params={"token": self._token, "include_events": "NONE"})
@@ -118,7 +118,7 @@ class RasaResumer:
             raise ResumeFailed("the pause did not reach the tracker store")
 
     async def _append(self, sender_id: str, events: list[dict[str, str]]) -> None:
-        url = f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker/events"
+        url = f"{self._base}/conversations/{quote(sender_id, safe=':')}/tracker/events"
         try:
             # A client per call: these are rare, and this keeps no connection bound to one event loop.
             async with httpx.AsyncClient(timeout=self._timeout) as client:

@@ -64,6 +64,8 @@ def base_env(fake: TimedZalo | None) -> dict[str, str]:
     # Every simulated user comes from 127.0.0.1: per-IP abuse limits would measure the limiter.
     env["HELPLINE_RATE_LIMIT_IP"] = "off"
     env["HELPLINE_RATE_LIMIT_WEBHOOK_IP"] = "off"
+    env["HELPLINE_RATE_LIMIT_NEW_IP"] = "off"
+    env["HELPLINE_REST_ENABLED"] = "1"  # simulated users speak REST, also through the scaled stack's nginx
     return env
 
 

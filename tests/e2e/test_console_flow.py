@@ -74,11 +74,11 @@ def test_emergency_to_staff_reply_to_resolve_and_back_to_the_bot(
     send_telegram(e2e_bot, chat_id, "cứu tôi với, tôi bị nhốt ở Campuchia, họ lấy mất hộ chiếu rồi")
     first = wait_text(telegram, chat_id, "113")
     assert "111" in "\n".join(telegram.texts_to(chat_id)) and first
-    tickets = [t for t in e2e_bot.tickets() if t["sender_id"] == mask_id(chat_id)]
+    tickets = [t for t in e2e_bot.tickets() if t["sender_id"] == mask_id(f"telegram:{chat_id}")]
     assert len(tickets) == 1 and tickets[0]["channel"] == "telegram"
     ticket_id = tickets[0]["id"]
     assert tickets[0]["priority"] in ("immediate", "urgent")
-    assert e2e_bot.tracker(chat_id)["paused"] is True
+    assert e2e_bot.tracker(f"telegram:{chat_id}")["paused"] is True
 
     # It appears on the open queue without a reload.
     row = page.wait_for_selector(f"#queue-rows tr[data-ticket='{ticket_id}']", timeout=30000)
@@ -117,12 +117,12 @@ def test_emergency_to_staff_reply_to_resolve_and_back_to_the_bot(
     page.click("button:has-text('Kết thúc ca')")
     page.wait_for_selector(".flash.ok:has-text('Trợ lý tự động đã trở lại')")
     wait_text(telegram, chat_id, replies.BOT_RESUMED)
-    assert e2e_bot.tracker(chat_id)["paused"] is False
+    assert e2e_bot.tracker(f"telegram:{chat_id}")["paused"] is False
 
     # The bot answers again.
     delivered_before = len(telegram.texts_to(chat_id))
     send_telegram(e2e_bot, chat_id, "Tội mua bán người bị phạt tù bao nhiêu năm?")
     answer = wait_text(telegram, chat_id, "Căn cứ:", after=delivered_before)
     assert "Điều 150" in answer
-    assert [t["id"] for t in e2e_bot.tickets() if t["sender_id"] == mask_id(chat_id)] == []
+    assert [t["id"] for t in e2e_bot.tickets() if t["sender_id"] == mask_id(f"telegram:{chat_id}")] == []
     page.close()

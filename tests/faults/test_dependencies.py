@@ -75,7 +75,7 @@ def store(hard: Hardened) -> HandoffStore:
 def assert_delivered_once(hard: Hardened, channel: str, sender: str) -> list[str]:
     """Every message queued for this person was sent, and the platform got each exactly once."""
     rows = [i for i in Outbox.from_url(hard.direct_db_url).list(channel=channel, limit=10_000)
-            if i.recipient_id == sender]
+            if i.recipient_id == f"{channel}:{sender}"]  # the outbox holds conversation keys
     assert rows and all(i.status == "sent" for i in rows), [(i.status, i.last_error) for i in rows]
     texts = hard.platforms[channel].texts_to(sender)
     assert len(texts) == len(rows), f"{len(rows)} queued, {len(texts)} delivered"
@@ -128,9 +128,9 @@ def test_action_server_killed_or_hung_mid_conversation(hardened: Hardened) -> No
     assert say(hard, "telegram", user, next_mid(), DANGER).status_code == 200
     texts = tg.wait_texts(user, before + 2)[before:]
     assert texts[0] == replies.EMERGENCY_REPLY and texts[1].startswith(replies.STAFF_JOINING)
-    ticket = store(hard).open_ticket_for("telegram", user)
+    ticket = store(hard).open_ticket_for("telegram", f"telegram:{user}")
     assert ticket is not None and ticket.priority == "immediate" and "bot_unavailable" in ticket.reasons
-    assert hard.tracker(user)["paused"], "staff have the conversation, as after action_emergency"
+    assert hard.tracker(f"telegram:{user}")["paused"], "staff have the conversation, as after action_emergency"
     assert say(hard, "telegram", user, next_mid(), "họ đang đến").status_code == 200
     assert tg.wait_texts(user, before + 3)[-1] == replies.WAITING_FOR_STAFF
     until(lambda: any(m.text == "họ đang đến" for m in store(hard).get(ticket.id).messages), 30, "on the ticket")
@@ -156,7 +156,7 @@ def test_redis_stopped_or_unreachable(hardened: Hardened) -> None:
         assert say(hard, "telegram", user, mid, DANGER).status_code == 200
         texts = tg.wait_texts(user, 2)
         assert texts[0] == replies.EMERGENCY_REPLY
-        ticket = store(hard).open_ticket_for("telegram", user)
+        ticket = store(hard).open_ticket_for("telegram", f"telegram:{user}")
         assert ticket is not None and "bot_unavailable" in ticket.reasons
     finally:
         hard.redis.restore()
@@ -178,7 +178,7 @@ def test_postgresql_stopped(hardened: Hardened) -> None:
     user, mid = fresh()
     assert say(hard, "telegram", user, mid, DANGER).status_code == 200  # with staff before the outage
     tg.wait_texts(user, 2)
-    ticket = until(lambda: handoff.open_ticket_for("telegram", user), 30, "ticket")
+    ticket = until(lambda: handoff.open_ticket_for("telegram", f"telegram:{user}"), 30, "ticket")
     console = hard.console("agent")
     token = csrf_of(console, f"/console/tickets/{ticket.id}")
     chatter, chatter_mid = fresh()
@@ -197,7 +197,7 @@ def test_postgresql_stopped(hardened: Hardened) -> None:
 
     assert say(hard, "telegram", chatter, chatter_mid, "chào bạn").status_code == 200
     tg.wait_texts(chatter, 1)
-    late = until(lambda: handoff.open_ticket_for("rest", rest_user), 60, "the spooled ticket")
+    late = until(lambda: handoff.open_ticket_for("rest", f"rest:{rest_user}"), 60, "the spooled ticket")
     assert LATE_REASON in late.reasons and late.priority == "immediate"
     until(lambda: hard.tracker(rest_user)["paused"], 30, "paused for staff")
     reply = hard.rest_text(rest_user, "em vẫn ở đây")
@@ -231,7 +231,7 @@ def test_postgresql_unreachable(hardened: Hardened) -> None:
         hard.pg.restore()
     assert say(hard, "telegram", chatter, chatter_mid, "chào bạn").status_code == 200
     tg.wait_texts(chatter, 1)
-    late = until(lambda: store(hard).open_ticket_for("rest", rest_user), 60, "the spooled ticket")
+    late = until(lambda: store(hard).open_ticket_for("rest", f"rest:{rest_user}"), 60, "the spooled ticket")
     assert LATE_REASON in late.reasons
     time.sleep(2)
     assert_delivered_once(hard, "telegram", chatter)
@@ -261,7 +261,7 @@ def test_every_process_killed_mid_handoff_loses_nothing(hardened: Hardened) -> N
     user, mid = fresh()
     assert say(hard, "telegram", user, mid, "cuu toi, em o ngõ 5 Kim Mã, sdt 0912 345 678").status_code == 200
     assert tg.wait_texts(user, 2)[0] == replies.EMERGENCY_REPLY
-    ticket = until(lambda: handoff.open_ticket_for("telegram", user), 30, "ticket")
+    ticket = until(lambda: handoff.open_ticket_for("telegram", f"telegram:{user}"), 30, "ticket")
     console = hard.console("agent")
     token = csrf_of(console, f"/console/tickets/{ticket.id}")
 

@@ -132,7 +132,7 @@ def test_rest_lone_surrogates_and_nul_are_cleaned_not_fatal(hardened: Hardened) 
 
 def test_rest_rate_limits_answer_429_with_the_hotlines(hardened: Hardened) -> None:
     hard = hardened
-    address = "203.0.113.77"
+    address = "127.77.0.1"  # the REST channel answers loopback clients only
     statuses = []
     for _ in range(500):  # cheap requests: the per-address limit counts before anything is read
         statuses.append(hard.http.post(f"{hard.rasa}/webhooks/rest/webhook", content=b"{}", headers={
@@ -150,8 +150,10 @@ def test_rest_rate_limits_answer_429_with_the_hotlines(hardened: Hardened) -> No
         assert hard.rest(sender, ZERO_WIDTH_ONLY).status_code == 200  # nothing for the bot, cheap
     flooded = hard.rest(sender, "hỏi tiếp")
     assert flooded.status_code == 429 and replies.RATE_LIMITED in texts_of(flooded)
+    # On REST (anyone can claim danger there) danger-looking text no longer lifts the limit, but the
+    # answer still names 113 and 111.
     danger = hard.rest(sender, "cuu toi voi toi bi nhot")
-    assert danger.status_code == 200 and any("113" in t for t in texts_of(danger)), "danger is never throttled"
+    assert danger.status_code == 429 and any("113" in t and "111" in t for t in texts_of(danger))
 
 
 # -- platform webhooks ---------------------------------------------------------------------------
@@ -261,7 +263,8 @@ def test_webhook_bad_input_gets_a_clear_answer(hardened: Hardened, channel: str)
 def outbox_keys(hard: Hardened, channel: str, sender: str) -> list[str]:
     db = Database.from_url(hard.direct_db_url)
     with db.transaction("read dedupe keys", write=False) as q:
-        rows = q.all("SELECT dedupe_key FROM outbox WHERE channel = ? AND recipient_id = ?", (channel, sender))
+        rows = q.all("SELECT dedupe_key FROM outbox WHERE channel = ? AND recipient_id = ?",
+                     (channel, f"{channel}:{sender}"))  # the outbox holds conversation keys
     return [r[0] for r in rows]
 
 

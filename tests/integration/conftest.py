@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -48,8 +49,10 @@ class Bot:
         return "\n".join(m.get("text", "") for m in self.say(sender, message))
 
     def tracker(self, sender: str) -> dict[str, Any]:
+        """The tracker of a REST sender (conversation key ``rest:<sender>``), or of a key given whole."""
+        key = sender if ":" in sender else f"rest:{sender}"
         resp = self.http.get(
-            f"{self.rasa}/conversations/{sender}/tracker", params={"token": self.stack.env["RASA_TOKEN"]}
+            f"{self.rasa}/conversations/{quote(key, safe=':')}/tracker", params={"token": self.stack.env["RASA_TOKEN"]}
         )
         resp.raise_for_status()
         return resp.json()
@@ -85,6 +88,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, platforms: dict[str, FakePla
                 if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"}}
     for fake in platforms.values():
         env_base.update(fake.env())  # type: ignore[attr-defined]
+    # Every test user speaks from 127.0.0.1: the per-address cap on new conversations is tested
+    # on the hardened stack (tests/security/test_identity.py), not by every test here.
+    env_base["HELPLINE_RATE_LIMIT_NEW_IP"] = "off"
     stack = Stack(data_dir, ports, log_dir=log_dir, env=env_base)
     start_or_show_logs(stack, log_dir)
     yield stack

@@ -95,9 +95,10 @@ def test_reply_survives_a_rasa_restart(stack: Stack, platforms: dict[str, FakePl
         sender, mid = fresh(name)
         senders[name] = sender
         assert say(stack, name, sender, mid, "chào bạn").status_code == 200
+    keys = {f"{name}:{sender}" for name, sender in senders.items()}  # the outbox holds conversation keys
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pending = {i.channel for i in outbox.list(status="pending") if i.recipient_id in senders.values()}
+        pending = {i.channel for i in outbox.list(status="pending") if i.recipient_id in keys}
         if pending == set(CHANNELS):
             break
         time.sleep(0.5)
@@ -136,7 +137,7 @@ def test_emergency_location_is_attached_to_the_ticket(stack: Stack, channel: tup
     store = HandoffStore.from_url(db_url(stack))
     # The location and its transcript line are written one after the other: wait for both.
     ticket = fake.wait_for(
-        lambda: (t := store.open_ticket_for(name, sender)) and t.location
+        lambda: (t := store.open_ticket_for(name, f"{name}:{sender}")) and t.location
         and any("Vị trí" in m.text for m in t.messages) and t,
         timeout=30,
     )

@@ -26,7 +26,7 @@ def test_unaccented_emergency_gets_hotline_ticket_and_pause(bot: Bot) -> None:
     reply = bot.text(sender, "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu roi")
     assert "113" in reply and "111" in reply
     assert "nhân viên" in reply
-    mine = [t for t in bot.tickets() if t["sender_id"] == mask_id(sender)]
+    mine = [t for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")]
     assert len(mine) == 1, "an emergency must open exactly one ticket"
     assert mine[0]["channel"] == "rest"
     assert mine[0]["priority"] in ("immediate", "urgent")

@@ -113,7 +113,7 @@ def test_over_the_limit_with_an_open_ticket_the_messages_reach_staff(channel: An
     monkeypatch.setenv("HELPLINE_RATE_LIMIT_SENDER", "1/3600")
     sender = new_sender(name, 70)
     store = HandoffStore.from_url(db_url())
-    ticket = store.open_ticket(name, sender, "urgent", ("intent:emergency",), [("user", "cứu")])
+    ticket = store.open_ticket(name, f"{name}:{sender}", "urgent", ("intent:emergency",), [("user", "cứu")])
     bot = ScriptedBot()
 
     async def go() -> None:
@@ -148,13 +148,13 @@ def test_when_the_bot_fails_on_danger_the_channel_opens_the_ticket(channel: Any,
     assert texts[0] == replies.EMERGENCY_REPLY
     store = HandoffStore.from_url(db_url())
     if database_up:
-        ticket = store.open_ticket_for(name, sender)
+        ticket = store.open_ticket_for(name, f"{name}:{sender}")  # tickets are kept under the conversation key
         assert ticket is not None and ticket.priority == "immediate" and "bot_unavailable" in ticket.reasons
         assert texts[1].startswith(replies.STAFF_JOINING)
     else:
         assert texts[1] == replies.STAFF_UNAVAILABLE
         [(_, ticket, _)] = spool.flush(store)  # the database is back
-        assert ticket.sender_id == sender
+        assert ticket.sender_id == f"{name}:{sender}"
 
 
 def test_a_bot_turn_that_hangs_is_answered_with_the_fallback(channel: Any,
@@ -222,14 +222,17 @@ class FakeTrackerStore:
 def test_delete_my_data_forgets_everything_kept_under_the_id(channel: Any) -> None:
     name, connector, fake = channel
     sender, other = new_sender(name, 110), new_sender(name, 111)
+    me, them = f"{name}:{sender}", f"{name}:{other}"  # conversation keys
     url = db_url()
     outbox, channel_store = Outbox.from_url(url), ChannelStore.from_url(url)
-    for who in (sender, other):
-        outbox.enqueue(name, who, {"text": "trả lời cũ"}, kind="bot")
-        outbox.enqueue(name, who, {"text": "nhân viên"}, kind="staff")
-        channel_store.remember(name, who, "choices", ["/ask_hotline"])
+    for who, key in ((sender, me), (other, them)):
+        outbox.enqueue(name, key, {"text": "trả lời cũ"}, kind="bot")
+        outbox.enqueue(name, key, {"text": "nhân viên"}, kind="staff")
+        channel_store.remember(name, key, "choices", ["/ask_hotline"])
         channel_store.claim_inbound(Inbound(name, who, f"old-{who}", "text", text="tin cũ"))
-    agent = SimpleNamespace(tracker_store=FakeTrackerStore([sender, other]))
+    # The same platform id on another channel is another person: nothing of theirs goes.
+    outbox.enqueue("rest", f"rest:{sender}", {"text": "người khác"}, kind="staff")
+    agent = SimpleNamespace(tracker_store=FakeTrackerStore([me, them, sender]))
     app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
 
     async def forget(message: Any) -> None:  # what action_delete_my_data answers
@@ -243,14 +246,16 @@ def test_delete_my_data_forgets_everything_kept_under_the_id(channel: Any) -> No
         await until(lambda: replies.DATA_DELETED in fake.texts_to(sender))
 
     run(go())
-    assert sender not in agent.tracker_store.store and other in agent.tracker_store.store
-    mine = [i for i in outbox.list(limit=1000) if i.recipient_id == sender]
+    assert me not in agent.tracker_store.store and them in agent.tracker_store.store
+    assert sender in agent.tracker_store.store, "a bare id is not this conversation"
+    mine = [i for i in outbox.list(limit=1000) if i.recipient_id == me]
     assert [i.message.get("text") for i in mine] == [replies.DATA_DELETED], "only the confirmation is left"
     assert "điện thoại" in replies.DATA_DELETED and "chọn Xóa" in replies.DATA_DELETED, "how to delete the chat"
-    assert channel_store.recall(name, sender, "choices", dt.timedelta(days=1)) is None
+    assert channel_store.recall(name, me, "choices", dt.timedelta(days=1)) is None
     assert channel_store.claim_inbound(Inbound(name, sender, f"old-{sender}", "text")), "journal row gone"
-    assert len([i for i in outbox.list(limit=1000) if i.recipient_id == other]) == 2, "nobody else's data"
-    assert channel_store.recall(name, other, "choices", dt.timedelta(days=1)) == ["/ask_hotline"]
+    assert len([i for i in outbox.list(limit=1000) if i.recipient_id == them]) == 2, "nobody else's data"
+    assert [i.recipient_id for i in outbox.list(channel="rest", limit=1000)] == [f"rest:{sender}"]
+    assert channel_store.recall(name, them, "choices", dt.timedelta(days=1)) == ["/ask_hotline"]
 
 
 def test_request_size_limit_is_set_on_the_server(monkeypatch: pytest.MonkeyPatch) -> None:

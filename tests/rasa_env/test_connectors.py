@@ -193,7 +193,7 @@ def test_location_goes_to_the_open_ticket(channel: Any) -> None:
         pytest.skip("the Zalo Bot Platform delivers no location events")
     sender = new_sender(name, 7)
     store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
-    ticket = store.open_ticket(name, sender, "immediate", ("lexicon:bi_nhot",), [("user", "cứu tôi")])
+    ticket = store.open_ticket(name, f"{name}:{sender}", "immediate", ("lexicon:bi_nhot",), [("user", "cứu tôi")])
     fixture = {"zalo": "user_send_location", "facebook": "location", "telegram": "location"}[name]
     body, headers = signed(name, readdress(name, load(name, fixture), sender, new_mid(name, 7)))
 
@@ -217,7 +217,7 @@ def test_location_before_the_ticket_is_attached_when_it_opens(channel: Any) -> N
     bot = ScriptedBot()
 
     def emergency(message: Any) -> list[dict[str, Any]]:  # what action_emergency does
-        store.open_ticket(name, sender, "immediate", ("intent:emergency",))
+        store.open_ticket(name, message.sender_id, "immediate", ("intent:emergency",))
         return [{"text": replies.EMERGENCY_REPLY}]
 
     bot.answer = emergency
@@ -231,7 +231,7 @@ def test_location_before_the_ticket_is_attached_when_it_opens(channel: Any) -> N
 
     run(go())
     assert fake.texts_to(sender)[0].startswith(replies.LOCATION_NO_TICKET)
-    ticket = store.open_ticket_for(name, sender)
+    ticket = store.open_ticket_for(name, f"{name}:{sender}")
     assert ticket is not None and ticket.location is not None
 
 

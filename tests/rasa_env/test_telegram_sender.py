@@ -28,9 +28,10 @@ def sender_for(fake: FakeTelegram, tmp_path: Path) -> TelegramSender:
 
 
 def send(sender: TelegramSender, chat: str, message: dict) -> None:
+    """Send to Telegram chat ``chat``: the outbox holds its conversation key, ``telegram:<chat>``."""
     async def go() -> None:
         try:
-            await sender.send(chat, message)
+            await sender.send(f"telegram:{chat}", message)
         finally:
             await sender.aclose()
 

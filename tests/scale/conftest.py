@@ -69,7 +69,9 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, zalo: FakeZalo) -> Iterator
            if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"} and not k.startswith("HELPLINE_PG_")
            and not k.startswith("HELPLINE_REDIS_")}
     env.update(zalo.env(), HELPLINE_PG_DB=f"helpline_scale_{tag}", HELPLINE_TRACKER_DB=f"helpline_scale_{tag}_tracker",
-               HELPLINE_REDIS_DB=REDIS_DB, HELPLINE_REDIS_PREFIX=f"scale{tag}")
+               HELPLINE_REDIS_DB=REDIS_DB, HELPLINE_REDIS_PREFIX=f"scale{tag}",
+               # The tests speak REST through nginx from 127.0.0.1 (off behind a proxy unless enabled).
+               HELPLINE_REST_ENABLED="1", HELPLINE_RATE_LIMIT_NEW_IP="off")
     lb, alb, handoff, r1, r2, a1, a2 = _free_ports(7)
     ports = ScaledPorts(rasa=lb, actions=alb, handoff=handoff, rasa_replicas=(r1, r2), actions_replicas=(a1, a2))
     log_dir = tmp_path_factory.mktemp("scale-logs")

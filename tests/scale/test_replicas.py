@@ -32,7 +32,9 @@ def say(base: str, sender: str, text: str) -> str:
 
 
 def events(stack: ScaledStack, base: str, sender: str) -> list[dict[str, Any]]:
-    resp = httpx.get(f"{base}/conversations/{sender}/tracker", params={"token": stack.env["RASA_TOKEN"]}, timeout=30)
+    # A REST sender's conversation key is rest:<sender>.
+    resp = httpx.get(f"{base}/conversations/rest:{sender}/tracker", params={"token": stack.env["RASA_TOKEN"]},
+                     timeout=30)
     resp.raise_for_status()
     return list(resp.json()["events"])
 

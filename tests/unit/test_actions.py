@@ -17,7 +17,7 @@ from actions.handoff import ActionHandoff
 from helpline.handoff import HandoffStore
 
 
-def tracker(text: str, sender: str = "u1", intent: str = "ask_faq") -> Tracker:
+def tracker(text: str, sender: str = "rest:u1", intent: str = "ask_faq") -> Tracker:
     events: list[dict[str, Any]] = [
         {"event": "user", "text": "xin chào", "parse_data": {}},
         {"event": "bot", "text": "Chào bạn!"},

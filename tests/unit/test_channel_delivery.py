@@ -52,7 +52,7 @@ def test_reply_survives_an_outage_and_a_restart(channel: str, tmp_path: Path, cl
     url = f"sqlite:///{tmp_path / 'handoff.db'}"
     with PLATFORMS[channel][0](timeout_delay=1.0) as fake:
         first = Process(url, clock, channel, fake)
-        item = first.outbox.enqueue(channel, "person-1", {"text": "Gọi 111"}, dedupe_key=f"{channel}:m1:0")
+        item = first.outbox.enqueue(channel, f"{channel}:person-1", {"text": "Gọi 111"}, dedupe_key=f"{channel}:m1:0")
         assert item is not None
         fake.fail_next("5xx", times=3)
         assert first.deliver() == 0
@@ -75,7 +75,7 @@ def test_permanent_failures_are_recorded_with_their_reason(tmp_path: Path, clock
     url = f"sqlite:///{tmp_path / 'handoff.db'}"
     with FakeZalo() as fake:
         proc = Process(url, clock, "zalo", fake)
-        item = proc.outbox.enqueue("zalo", "person-2", {"text": "x"})
+        item = proc.outbox.enqueue("zalo", "zalo:person-2", {"text": "x"})
         fake.fail_next("no_interaction")
         proc.deliver()
         failed = proc.outbox.get(item)  # type: ignore[arg-type]
@@ -84,7 +84,7 @@ def test_permanent_failures_are_recorded_with_their_reason(tmp_path: Path, clock
     with FakeFacebook() as fb:
         fb.closed_window.add("psid-9")
         proc = Process(url, clock, "facebook", fb)
-        item = proc.outbox.enqueue("facebook", "psid-9", {"text": "x"})
+        item = proc.outbox.enqueue("facebook", "facebook:psid-9", {"text": "x"})
         proc.deliver()
         failed = proc.outbox.get(item)  # type: ignore[arg-type]
         assert failed is not None and failed.status == "failed" and "24 h" in (failed.last_error or "")
@@ -94,7 +94,7 @@ def test_staff_reply_outside_the_window_goes_with_the_human_agent_tag(tmp_path: 
     with FakeFacebook() as fb:
         fb.closed_window.add("psid-10")
         proc = Process(f"sqlite:///{tmp_path / 'h.db'}", clock, "facebook", fb)
-        proc.outbox.enqueue("facebook", "psid-10", {"text": "Nhân viên 111 đây."}, kind="staff")
+        proc.outbox.enqueue("facebook", "facebook:psid-10", {"text": "Nhân viên 111 đây."}, kind="staff")
         assert proc.deliver() == 1
         assert fb.to("psid-10")[0].extra["request"]["tag"] == "HUMAN_AGENT"
 
@@ -102,7 +102,7 @@ def test_staff_reply_outside_the_window_goes_with_the_human_agent_tag(tmp_path: 
 def test_token_refresh_logs_no_secret(tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     with FakeZalo() as fake, caplog.at_level(logging.DEBUG):
         proc = Process(f"sqlite:///{tmp_path / 'h.db'}", clock, "zalo", fake)
-        proc.outbox.enqueue("zalo", "person-3", {"text": "x"})
+        proc.outbox.enqueue("zalo", "zalo:person-3", {"text": "x"})
         fake.fail_next("expired_token")
         assert proc.deliver() == 1
         secrets = [fake.access_token, fake.refresh_token, "zalo-access-1", "zalo-refresh-1", fake.app_secret]

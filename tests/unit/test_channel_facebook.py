@@ -103,28 +103,28 @@ def test_long_text_is_split_at_2000_with_quick_replies_last() -> None:
 
 def test_send_and_numbered_choices_are_remembered(fake: FakeFacebook, store: ChannelStore) -> None:
     title = "Người lao động bị giữ hộ chiếu thì phải làm gì?"
-    asyncio.run(sender_for(fake, store).send("psid1", {"text": "Chọn:", "buttons": [{"title": title,
+    asyncio.run(sender_for(fake, store).send("facebook:psid1", {"text": "Chọn:", "buttons": [{"title": title,
                                                                                      "payload": "/p1"}]}))
     [delivered] = fake.to("psid1")
     assert delivered.extra["request"]["messaging_type"] == "RESPONSE"
     assert fake.requests[-1].query["access_token"] == fake.page_token
-    assert store.recall("facebook", "psid1", CHOICES_MEMO, __import__("datetime").timedelta(hours=1)) == ["/p1"]
+    assert store.recall("facebook", "facebook:psid1", CHOICES_MEMO, __import__("datetime").timedelta(hours=1)) == ["/p1"]
 
 
 def test_outside_the_window_a_bot_reply_fails_permanently(fake: FakeFacebook, store: ChannelStore) -> None:
     fake.closed_window.add("psid2")
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(sender_for(fake, store).send("psid2", {"text": "x"}))
+        asyncio.run(sender_for(fake, store).send("facebook:psid2", {"text": "x"}))
     assert caught.value.permanent and "24 h" in str(caught.value)
 
 
 def test_staff_replies_use_human_agent_outside_the_window(fake: FakeFacebook, store: ChannelStore) -> None:
     fake.closed_window.add("psid3")
-    asyncio.run(sender_for(fake, store).send("psid3", {"text": "Nhân viên đây"}, kind="staff"))
+    asyncio.run(sender_for(fake, store).send("facebook:psid3", {"text": "Nhân viên đây"}, kind="staff"))
     [delivered] = fake.to("psid3")
     assert delivered.extra["request"]["tag"] == "HUMAN_AGENT"
     with pytest.raises(SendFailed):  # not configured: not tagged
-        asyncio.run(sender_for(fake, store, FACEBOOK_HUMAN_AGENT="0").send("psid3", {"text": "x"}, kind="staff"))
+        asyncio.run(sender_for(fake, store, FACEBOOK_HUMAN_AGENT="0").send("facebook:psid3", {"text": "x"}, kind="staff"))
 
 
 @pytest.mark.parametrize(("mode", "permanent"), [("5xx", False), ("timeout", False), ("rate_limit", False),
@@ -132,7 +132,7 @@ def test_staff_replies_use_human_agent_outside_the_window(fake: FakeFacebook, st
 def test_failures_map_to_send_failed(fake: FakeFacebook, store: ChannelStore, mode: str, permanent: bool) -> None:
     fake.fail_next(mode, times=3)
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(sender_for(fake, store).send("psid4", {"text": "x"}))
+        asyncio.run(sender_for(fake, store).send("facebook:psid4", {"text": "x"}))
     assert caught.value.permanent is permanent
 
 

@@ -77,13 +77,17 @@ def test_refresh_lease_expires(store: ChannelStore, clock: Clock) -> None:
 
 
 def test_memo_payload_keys_and_privacy_delete(store: ChannelStore, clock: Clock) -> None:
-    store.remember("zalobot", "u1", "choices", ["/a", "/b"])
-    store.remember("zalobot", "u1", "choices", ["/c"])
-    assert store.recall("zalobot", "u1", "choices", dt.timedelta(hours=1)) == ["/c"]
+    store.remember("zalobot", "zalobot:u1", "choices", ["/a", "/b"])
+    store.remember("zalobot", "zalobot:u1", "choices", ["/c"])
+    assert store.recall("zalobot", "zalobot:u1", "choices", dt.timedelta(hours=1)) == ["/c"]
     clock.advance(hours=2)
-    assert store.recall("zalobot", "u1", "choices", dt.timedelta(hours=1)) is None
+    assert store.recall("zalobot", "zalobot:u1", "choices", dt.timedelta(hours=1)) is None
     key = store.payload_key("/ask_faq" + "x" * 80)
     assert key == store.payload_key("/ask_faq" + "x" * 80) and store.payload_for(key) == "/ask_faq" + "x" * 80
+    store.remember("zalo", "zalo:u1", "location", {"latitude": 1})
+    store.remember("zalobot", "zalobot:u1", "location", {"latitude": 2})
     store.claim_inbound(event("m9", sender="u1"))
-    assert store.delete_recipient("u1") == 2
+    # A privacy delete is per conversation key: the same platform id on another channel is someone else.
+    assert store.delete_recipient("zalo:u1") == 2
+    assert store.recall("zalobot", "zalobot:u1", "location", dt.timedelta(hours=1)) == {"latitude": 2}
     assert store.claim_inbound(event("m9", sender="u1")) is True

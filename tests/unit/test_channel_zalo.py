@@ -104,7 +104,7 @@ def test_too_many_buttons_fall_back_to_numbered_text() -> None:
 
 def test_send_uses_the_access_token_header(fake: FakeZalo, store: ChannelStore) -> None:
     sender = zalo.ZaloSender(config_for(fake), store)
-    asyncio.run(sender.send("u1", {"text": "Gọi 111"}))
+    asyncio.run(sender.send("zalo:u1", {"text": "Gọi 111"}))
     assert fake.texts_to("u1") == ["Gọi 111"]
     assert fake.requests[-1].headers["access_token"] == "zalo-access-1"
 
@@ -116,7 +116,7 @@ def test_expired_token_is_refreshed_once_and_the_pair_persisted(fake: FakeZalo, 
 
     async def run() -> None:
         sender = zalo.ZaloSender(cfg, store)
-        await sender.send("u1", {"text": "một"})
+        await sender.send("zalo:u1", {"text": "một"})
         await sender.aclose()
 
     asyncio.run(run())
@@ -131,7 +131,7 @@ def test_expired_token_is_refreshed_once_and_the_pair_persisted(fake: FakeZalo, 
 
     async def restart() -> None:
         sender = zalo.ZaloSender(cfg, again)
-        await sender.send("u1", {"text": "hai"})
+        await sender.send("zalo:u1", {"text": "hai"})
         await sender.aclose()
 
     asyncio.run(restart())
@@ -143,10 +143,10 @@ def test_concurrent_token_expiry_spends_the_refresh_token_once(fake: FakeZalo, s
 
     async def run() -> None:
         first, second = zalo.ZaloSender(cfg, store), zalo.ZaloSender(cfg, store)
-        await first.send("warm", {"text": "x"})
-        await second.send("warm", {"text": "x"})
+        await first.send("zalo:warm", {"text": "x"})
+        await second.send("zalo:warm", {"text": "x"})
         fake.expire_token()
-        await asyncio.gather(first.send("u1", {"text": "a"}), second.send("u2", {"text": "b"}))
+        await asyncio.gather(first.send("zalo:u1", {"text": "a"}), second.send("zalo:u2", {"text": "b"}))
 
     asyncio.run(run())
     assert fake.refreshes == 1
@@ -155,17 +155,17 @@ def test_concurrent_token_expiry_spends_the_refresh_token_once(fake: FakeZalo, s
 
 def test_operator_supplied_new_pair_replaces_the_stored_one(fake: FakeZalo, store: ChannelStore) -> None:
     fake.fail_next("expired_token")
-    asyncio.run(zalo.ZaloSender(config_for(fake), store).send("u1", {"text": "a"}))
+    asyncio.run(zalo.ZaloSender(config_for(fake), store).send("zalo:u1", {"text": "a"}))
     fake.access_token, fake.refresh_token = "re-authorised-access", "re-authorised-refresh"
     cfg = config_for(fake)  # the operator put the new pair in the environment
-    asyncio.run(zalo.ZaloSender(cfg, store).send("u1", {"text": "b"}))
+    asyncio.run(zalo.ZaloSender(cfg, store).send("zalo:u1", {"text": "b"}))
     assert fake.texts_to("u1") == ["a", "b"] and fake.refreshes == 1
 
 
 def test_no_interaction_in_7_days_is_permanent(fake: FakeZalo, store: ChannelStore) -> None:
     fake.fail_next("no_interaction")
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(zalo.ZaloSender(config_for(fake), store).send("u1", {"text": "x"}))
+        asyncio.run(zalo.ZaloSender(config_for(fake), store).send("zalo:u1", {"text": "x"}))
     assert caught.value.permanent and "-230" in str(caught.value)
 
 
@@ -173,7 +173,7 @@ def test_no_interaction_in_7_days_is_permanent(fake: FakeZalo, store: ChannelSto
 def test_outages_are_transient(fake: FakeZalo, store: ChannelStore, mode: str) -> None:
     fake.fail_next(mode, times=3)
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(zalo.ZaloSender(config_for(fake), store).send("u1", {"text": "x"}))
+        asyncio.run(zalo.ZaloSender(config_for(fake), store).send("zalo:u1", {"text": "x"}))
     assert not caught.value.permanent
     if mode in ("rate_limit", "quota"):
         assert caught.value.retry_after
@@ -182,7 +182,7 @@ def test_outages_are_transient(fake: FakeZalo, store: ChannelStore, mode: str) -
 
 def test_a_blip_is_retried_inline(fake: FakeZalo, store: ChannelStore) -> None:
     fake.fail_next("5xx", times=2)
-    asyncio.run(zalo.ZaloSender(config_for(fake), store).send("u1", {"text": "x"}))
+    asyncio.run(zalo.ZaloSender(config_for(fake), store).send("zalo:u1", {"text": "x"}))
     assert fake.texts_to("u1") == ["x"]
 
 
@@ -191,5 +191,5 @@ def test_refused_refresh_keeps_the_message_for_later(fake: FakeZalo, store: Chan
     fake.refresh_token = "already-rotated-elsewhere"
     fake.expire_token()
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(zalo.ZaloSender(cfg, store).send("u1", {"text": "x"}))
+        asyncio.run(zalo.ZaloSender(cfg, store).send("zalo:u1", {"text": "x"}))
     assert not caught.value.permanent and caught.value.retry_after and "refresh refused" in str(caught.value)

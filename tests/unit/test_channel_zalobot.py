@@ -61,16 +61,16 @@ def test_buttons_become_a_numbered_list_remembered_per_person(fake: FakeZaloBot,
     message = {"text": "Có phải bạn muốn hỏi:", "buttons": [
         {"title": "Tổng đài 111 là gì?", "payload": '/ask_faq{"faq_id": "a"}'},
         {"title": "Báo tin ở đâu?", "payload": '/ask_faq{"faq_id": "b"}'}]}
-    asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("chat1", message))
+    asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("zalobot:chat1", message))
     [text] = fake.texts_to("chat1")
     assert "1. Tổng đài 111 là gì?" in text and "2. Báo tin ở đâu?" in text
-    assert store.recall("zalobot", "chat1", CHOICES_MEMO, dt.timedelta(hours=1)) == [
+    assert store.recall("zalobot", "zalobot:chat1", CHOICES_MEMO, dt.timedelta(hours=1)) == [
         '/ask_faq{"faq_id": "a"}', '/ask_faq{"faq_id": "b"}']
 
 
 def test_long_text_split_at_2000(fake: FakeZaloBot, store: ChannelStore) -> None:
     text = " ".join(f"Câu thứ {i} trong câu trả lời rất dài." for i in range(150))
-    asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("chat2", {"text": text}))
+    asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("zalobot:chat2", {"text": text}))
     parts = fake.texts_to("chat2")
     assert len(parts) >= 3 and all(len(p) <= 2000 for p in parts)
     assert " ".join(parts) == text
@@ -84,9 +84,9 @@ def test_a_retry_does_not_resend_delivered_parts(fake: FakeZaloBot, store: Chann
 
     async def run() -> None:
         with pytest.raises(SendFailed):
-            await sender.send("chat3", {"text": text})
+            await sender.send("zalobot:chat3", {"text": text})
         assert len(fake.texts_to("chat3")) == 1
-        await sender.send("chat3", {"text": text})  # the outbox's retry of the same message
+        await sender.send("zalobot:chat3", {"text": text})  # the outbox's retry of the same message
 
     asyncio.run(run())
     parts = fake.texts_to("chat3")
@@ -98,7 +98,7 @@ def test_a_retry_does_not_resend_delivered_parts(fake: FakeZaloBot, store: Chann
 def test_failures(fake: FakeZaloBot, store: ChannelStore, mode: str, permanent: bool) -> None:
     fake.fail_next(mode, times=3)
     with pytest.raises(SendFailed) as caught:
-        asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("chat4", {"text": "x"}))
+        asyncio.run(zalobot.ZaloBotSender(config_for(fake), store).send("zalobot:chat4", {"text": "x"}))
     assert caught.value.permanent is permanent
 
 
