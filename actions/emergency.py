@@ -29,5 +29,9 @@ class ActionEmergency(Action):
         if ticket is None:
             dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
             return []
+        if ticket.flood_suspect:
+            # Opened during a flood of new tickets: recorded, but staff may see it late. Say so, keep the bot on.
+            dispatcher.utter_message(text=replies.TICKET_FLOOD_DELAYED)
+            return []
         dispatcher.utter_message(text=f"{replies.STAFF_JOINING}\n\n{replies.DELETE_CHAT_TIP}")
         return [ConversationPaused()]

@@ -91,5 +91,8 @@ class ActionHandoff(Action):
         if ticket is None:
             dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
             return []
+        if ticket.flood_suspect:  # see action_emergency
+            dispatcher.utter_message(text=replies.TICKET_FLOOD_DELAYED)
+            return []
         dispatcher.utter_message(text=replies.HANDOFF_REQUESTED)
         return [ConversationPaused()]

@@ -65,7 +65,7 @@ class ConsoleContext:
     # Login attempts per client address (HELPLINE_RATE_LIMIT_LOGIN), and exponential backoff per address
     # after failed ones; each account's checks are delayed too (bounded: accounts never lock).
     login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
-    login_backoff: Backoff = field(default_factory=Backoff)
+    login_backoff: Backoff = field(default_factory=lambda: Backoff(free=3, base=2.0))
 
 
 def make_templates() -> Environment:
