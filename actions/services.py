@@ -1,10 +1,19 @@
-"""Lazily built core services shared by the actions of one action-server worker."""
+"""Lazily built core services shared by the actions of one action-server worker.
+
+The handoff store the actions get writes every change they make (a ticket opened or added to,
+a person's data deleted) to the audit log, with the channel the call came through and the
+conversation key masked: staff can see what the action server did without seeing who it was for.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import logging
 import threading
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import TicketSpool
@@ -13,6 +22,56 @@ from helpline.kb.retriever import FaqRetriever
 from helpline.settings import Settings
 
 logger = logging.getLogger(__name__)
+AUDIT_ACTOR = "actions"
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """What Rasa asked for in the call being handled (set by the server around each action)."""
+
+    action: str = ""
+    channel: str = ""
+    sender_id: str = ""
+
+
+current_call: contextvars.ContextVar[ActionCall | None] = contextvars.ContextVar("current_call", default=None)
+
+
+def mask_key(key: str) -> str:
+    """A conversation key for the audit log: its channel prefix and last characters, never all of it."""
+    prefix, sep, rest = key.rpartition(":") if ":" in key else ("", "", key)
+    tail = rest[-3:] if len(rest) >= 8 else ""
+    return f"{prefix}{sep}***{tail}"
+
+
+class AuditedHandoffStore(HandoffStore):
+    """The handoff store, writing each change the action server makes to the audit log."""
+
+    def _record(self, what: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                ticket_id: int | None = None, extra: str = "") -> None:
+        try:
+            bound = inspect.signature(getattr(HandoffStore, method)).bind(self, *args, **kwargs).arguments
+        except TypeError:
+            bound = {}
+        call = current_call.get() or ActionCall()
+        channel = bound.get("channel") or call.channel or "*"
+        key = str(bound.get("sender_id") or call.sender_id or "")
+        line = f"{what} channel={channel} key={mask_key(key)} via={call.action or '?'}{extra}"
+        try:
+            self.audit(AUDIT_ACTOR, line, ticket_id)
+        except Exception:
+            logger.exception("could not write the audit log entry for %s", what)
+
+    def open_ticket(self, *args: Any, **kwargs: Any) -> Any:
+        ticket = super().open_ticket(*args, **kwargs)
+        self._record("ticket_opened", "open_ticket", args, kwargs, ticket.id,
+                     f" priority={ticket.priority}")
+        return ticket
+
+    def delete_sender(self, *args: Any, **kwargs: Any) -> Any:
+        deleted = super().delete_sender(*args, **kwargs)
+        self._record("delete_my_data", "delete_sender", args, kwargs, None, f" tickets={deleted}")
+        return deleted
 
 
 class Services:
@@ -36,7 +95,7 @@ class Services:
     @cached_property
     def handoff(self) -> HandoffStore:
         with self._lock:
-            return HandoffStore.from_url(self.settings.handoff_db_url)
+            return AuditedHandoffStore.from_url(self.settings.handoff_db_url)
 
     @cached_property
     def spool(self) -> TicketSpool:

@@ -12,6 +12,8 @@ runs the tracker store's calls itself) no longer waits on the disk at every mess
 
 Configured in ``bot/endpoints.yml`` as ``type: bot.tracker_store.CoreSQLTrackerStore`` with the
 same keys as ``type: SQL``. ``tests/rasa_env/test_tracker_store.py`` checks it against Rasa's own.
+A SQLite file (full transcripts) is created readable by its owner only (0600; SQLite gives its WAL
+and shared-memory files the same mode), and an existing one is tightened to that.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,10 +45,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by its owner only, or tighten it to that."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            name.chmod(0o600)
+
+
 class CoreSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("dialect", "sqlite") == "sqlite" and kwargs.get("db") not in (None, "", ":memory:"):
+            private_file(Path(str(kwargs["db"])).expanduser())  # before Rasa's engine creates it
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            private_file(Path(str(self.engine.url.database)).expanduser())
             # Rasa's engine opens and closes a SQLite connection per operation; closing the last
             # connection of a WAL file checkpoints it. Keep connections open and set the pragmas once each.
             url = self.engine.url

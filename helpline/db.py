@@ -86,6 +86,23 @@ def _postgres_driver() -> Any:
         raise HandoffError("a PostgreSQL URL needs psycopg v3: pip install 'psycopg[binary]'") from None
 
 
+def private_file(path: Path) -> None:
+    """Create a SQLite file (and its folder, 0700) readable by its owner only (0600), or tighten it to that.
+
+    Tickets, transcripts and password hashes live in these files. SQLite creates the WAL and
+    shared-memory files with the database file's mode, so they are private too.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        return
+    if mode & 0o077:
+        path.chmod(0o600)
+
+
 class UniqueConflict(HandoffError):
     """A concurrent writer won a race on a unique index; the caller may retry."""
 
@@ -228,7 +245,7 @@ class Database:
         path = Path(rest[1:]).expanduser()
 
         def connect() -> sqlite3.Connection:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
             # isolation_level=None: transactions are begun explicitly (see transaction()).
             # Any thread may reuse an idle connection, one transaction at a time.
             conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)

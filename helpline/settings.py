@@ -57,8 +57,13 @@ _ENV_NAMES: dict[str, str] = {
     "rate_limit_new_tickets": "HELPLINE_RATE_LIMIT_NEW_TICKETS",
     "trusted_proxies": "HELPLINE_TRUSTED_PROXIES",
     "turn_timeout_seconds": "HELPLINE_TURN_TIMEOUT_SECONDS",
+    # Internal trust and server timeouts (docs/deployment.md)
+    "action_secret": "HELPLINE_ACTION_SECRET",
+    "header_timeout_seconds": "HELPLINE_HEADER_TIMEOUT_SECONDS",
+    "body_timeout_seconds": "HELPLINE_BODY_TIMEOUT_SECONDS",
+    "keep_alive_seconds": "HELPLINE_KEEP_ALIVE_SECONDS",
 }
-_SECRETS = {"rasa_token", "staff_token", "staff_telegram_bot_token"}
+_SECRETS = {"rasa_token", "staff_token", "staff_telegram_bot_token", "action_secret"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,14 @@ class Settings:
     trusted_proxies: str = ""
     # A bot turn that takes longer (action server hung, say) is answered with the 111 fallback.
     turn_timeout_seconds: float = 30.0
+    # Shared secret Rasa sends to the action server (header X-Helpline-Action-Secret); the action
+    # server refuses every call without it. Every server closes a connection whose request headers
+    # are not complete header_timeout_seconds after its first byte, or whose body is not complete
+    # body_timeout_seconds after that same byte, and an idle keep-alive connection after keep_alive_seconds.
+    action_secret: str = field(default="", repr=False)
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 20.0
+    keep_alive_seconds: float = 10.0
 
     @property
     def handoff_db_url(self) -> str:

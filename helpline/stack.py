@@ -3,6 +3,12 @@
 Used by ``make run`` (foreground until Ctrl-C) and by the integration tests,
 which need to stop one service in the middle of a conversation. Standard
 library only: it runs before anything else is known to work.
+
+Every secret reaches the processes through their environment, never their command line
+(which ``ps`` shows to every local user): the Rasa API token (``RASA_TOKEN``), the staff API
+token and the secret Rasa sends to the action server (``HELPLINE_ACTION_SECRET``). Unless set,
+each is made once and kept in the data folder (0700, files 0600). Every port listens on
+127.0.0.1, and the processes create their files private to their user (umask 077).
 """
 
 from __future__ import annotations
@@ -54,22 +60,38 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
 
+# Files the started processes create (SQLite databases, spool files) are readable by their owner only.
+PROCESS_UMASK = 0o077
+
+
 def _local_secret(data_dir: Path, name: str) -> str:
-    """A per-installation secret kept in the data folder (mode 0600), made on first use."""
+    """A per-installation secret kept in the data folder (mode 0600 from the start), made on first use."""
     path = data_dir / name
     if path.is_file():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         return path.read_text().strip()
     token = secrets.token_urlsafe(24)
-    path.write_text(token)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token)
     return token
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """The data folder holds transcripts and secrets: only its owner may enter it."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
 
 
 def stack_environment(data_dir: Path, ports: Ports, base: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env.setdefault("HELPLINE_STAFF_TOKEN", _local_secret(data_dir, "staff_token"))
-    env.setdefault("RASA_TOKEN", _local_secret(data_dir, "rasa_token"))
+    private_data_dir(data_dir)
+    for name, file in (("HELPLINE_STAFF_TOKEN", "staff_token"), ("RASA_TOKEN", "rasa_token"),
+                       ("HELPLINE_ACTION_SECRET", "action_secret")):
+        if not env.get(name):
+            env[name] = _local_secret(data_dir, file)
     env.update(
         HELPLINE_DATA_DIR=str(data_dir),
         HELPLINE_ACTION_URL=f"http://127.0.0.1:{ports.actions}/webhook",
@@ -88,7 +110,8 @@ def stack_environment(data_dir: Path, ports: Ports, base: Mapping[str, str] | No
 
 
 def services(ports: Ports, env: Mapping[str, str], model: Path = RASA_MODEL) -> list[Service]:
-    # `rasa run` with the measured fix of bot/rasa_server.py (HELPLINE_RASA_PATCHES=0: plain Rasa).
+    # `rasa run` with the measured fix of bot/rasa_server.py (HELPLINE_RASA_PATCHES=0: plain Rasa);
+    # it reads the API token from RASA_TOKEN (never --auth-token: `ps` would show it).
     rasa = [str(RASA_VENV / "bin" / "python"), "-m", "bot.rasa_server"]
     py = str(ACTIONS_VENV / "bin" / "python")
     return [
@@ -99,7 +122,7 @@ def services(ports: Ports, env: Mapping[str, str], model: Path = RASA_MODEL) -> 
             "rasa",
             [*rasa, "run", "--model", str(model), "--endpoints", "bot/endpoints.yml",
              "--credentials", "bot/credentials.yml", "--port", str(ports.rasa), "--interface", "127.0.0.1",
-             "--enable-api", "--auth-token", env["RASA_TOKEN"]],
+             "--enable-api"],
             f"http://127.0.0.1:{ports.rasa}/webhooks/rest/",
         ),
     ]
@@ -129,10 +152,11 @@ class Stack:
         service = self.services[name]
         if service.running:
             return
-        out = subprocess.PIPE if self.log_dir is None else open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        out = subprocess.PIPE if self.log_dir is None else open(  # noqa: SIM115
+            self.log_dir / f"{name}.log", "ab", opener=lambda path, flags: os.open(path, flags, 0o600))
         service.process = subprocess.Popen(  # noqa: S603
             service.command, cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, umask=PROCESS_UMASK,
         )
         if self.log_dir is None:
             pump = threading.Thread(target=self._pump, args=(service,), daemon=True)

@@ -5,11 +5,14 @@ mode (:mod:`helpline.stack`, ``make run``) is unchanged. The processes are the o
 deployment runs, one per container (docs/deployment.md)::
 
     client ─▶ nginx :5005 ─┬─▶ rasa-1 :5006 ─┐          tracker store: PostgreSQL
-                           └─▶ rasa-2 :5007 ─┤          lock store:    Redis
-                                             ▼
+   /webhooks/*, /console/* ├─▶ rasa-2 :5007 ─┤          lock store:    Redis
+                           └─▶ handoff :5080 (console)  ▼
               nginx :5055 ─┬─▶ actions-1 :5056          tickets, outbox, channel state:
                            └─▶ actions-2 :5057          PostgreSQL (DATABASE_URL)
-              handoff :5080
+    handoff ─▶ nginx :5004 ─▶ rasa-1, rasa-2 (Rasa's HTTP API, internal only)
+
+nginx :5005 publishes only the webhooks and the console; Rasa's HTTP API has its own internal
+listener (:5004) for the handoff service.
 
 The nginx configuration is written from a template into the data folder at start and nginx
 runs in the foreground as a child process, so no root paths are needed besides the binary.
@@ -58,6 +61,7 @@ class ScaledPorts:
     handoff: int = 5080
     rasa_replicas: tuple[int, ...] = (5006, 5007)
     actions_replicas: tuple[int, ...] = (5056, 5057)
+    rasa_api: int = 5004  # nginx's internal listener for Rasa's HTTP API (the handoff service calls it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], replicas: int = 2) -> ScaledPorts:
@@ -65,7 +69,8 @@ class ScaledPorts:
         alb = int(env.get("HELPLINE_ACTIONS_PORT", 5055))
         return cls(rasa=lb, actions=alb, handoff=int(env.get("HELPLINE_HANDOFF_PORT", 5080)),
                    rasa_replicas=tuple(lb + 1 + i for i in range(replicas)),
-                   actions_replicas=tuple(alb + 1 + i for i in range(replicas)))
+                   actions_replicas=tuple(alb + 1 + i for i in range(replicas)),
+                   rasa_api=int(env.get("HELPLINE_RASA_API_PORT", lb - 1)))
 
 
 def nginx_binary() -> str:
@@ -88,7 +93,9 @@ def render_nginx_conf(ports: ScaledPorts, folder: Path, template: Path = NGINX_T
     values = {
         "DIR": str(folder),
         "RASA_PORT": str(ports.rasa),
+        "RASA_API_PORT": str(ports.rasa_api),
         "ACTIONS_PORT": str(ports.actions),
+        "HANDOFF_PORT": str(ports.handoff),
         "RASA_SERVERS": _upstream(ports.rasa_replicas),
         "ACTIONS_SERVERS": _upstream(ports.actions_replicas),
     }
@@ -134,6 +141,8 @@ def scaled_environment(data_dir: Path, ports: ScaledPorts, base: Mapping[str, st
     source.setdefault("DATABASE_URL", postgres_url(source, source["HELPLINE_PG_DB"]))
     # The single-machine helper sets tokens, the data folder and the URLs of the load balancers.
     env = stack_environment(data_dir, Ports(rasa=ports.rasa, actions=ports.actions, handoff=ports.handoff), source)
+    # The handoff service reaches Rasa's HTTP API through nginx's internal listener, not the public one.
+    env["HELPLINE_RASA_URL"] = f"http://127.0.0.1:{ports.rasa_api}"
     if not env["DATABASE_URL"].startswith(("postgresql://", "postgres://")):
         raise RuntimeError("scaled mode keeps tickets and the outbox in PostgreSQL: DATABASE_URL must be postgresql://")
     return env
@@ -141,7 +150,8 @@ def scaled_environment(data_dir: Path, ports: ScaledPorts, base: Mapping[str, st
 
 def scaled_services(ports: ScaledPorts, env: Mapping[str, str], nginx_conf: Path,
                     model: Path = RASA_MODEL) -> list[Service]:
-    # `rasa run` with the measured fix of bot/rasa_server.py (HELPLINE_RASA_PATCHES=0: plain Rasa).
+    # `rasa run` with the measured fix of bot/rasa_server.py (HELPLINE_RASA_PATCHES=0: plain Rasa);
+    # the API token comes from RASA_TOKEN in the environment, never the command line.
     rasa = [str(RASA_VENV / "bin" / "python"), "-m", "bot.rasa_server"]
     py = str(ACTIONS_VENV / "bin" / "python")
     out = [Service(f"actions-{i}", [py, "-m", "actions.server", "--port", str(port)],
@@ -150,7 +160,7 @@ def scaled_services(ports: ScaledPorts, env: Mapping[str, str], nginx_conf: Path
     out += [
         Service(f"rasa-{i}", [*rasa, "run", "--model", str(model), "--endpoints", ENDPOINTS,
                               "--credentials", "bot/credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
-                              "--enable-api", "--auth-token", env["RASA_TOKEN"]],
+                              "--enable-api"],
                 f"http://127.0.0.1:{port}/webhooks/rest/")
         for i, port in enumerate(ports.rasa_replicas, 1)
     ]

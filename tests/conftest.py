@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.hardened import hardened  # noqa: F401 - the stack of tests/faults and tests/fuzz, started on demand
+from tests.stacks import bot, platforms, stack  # noqa: F401 - the SQLite stack of tests/integration and tests/security
 
 PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2025, 7, 1, 8, 0, tzinfo=dt.timezone.utc)

@@ -34,6 +34,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zalo import FakeZalo
 from tests.fakes.zalobot import FakeZaloBot
 from tests.faults.proxy import TcpProxy
+from tests.stacks import base_env
 
 PG_ADMIN_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_PORT = int(os.environ.get("HELPLINE_TEST_REDIS_PORT", "6379"))
@@ -131,6 +132,8 @@ class Hardened:
 def _endpoints(path: Path, ports: Ports, pg_port: int, redis_port: int, db_name: str, prefix: str) -> Path:
     path.write_text(f"""action_endpoint:
   url: http://127.0.0.1:{ports.actions}/webhook
+  headers:
+    X-Helpline-Action-Secret: ${{HELPLINE_ACTION_SECRET}}
 tracker_store:
   type: bot.tracker_store.CoreSQLTrackerStore
   dialect: postgresql
@@ -178,7 +181,7 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     log_dir = tmp_path_factory.mktemp("hardened-logs")
     ports = Ports(rasa=free_port(), actions=free_port(), handoff=free_port())
     db_url = f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:{pg.port}/{db_name}"
-    env = {k: v for k, v in os.environ.items() if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"}}
+    env = base_env()
     for fake in platforms.values():
         env.update(fake.env())  # type: ignore[attr-defined]
     env.update(DATABASE_URL=db_url, HELPLINE_TRACKER_DB_URL=db_url, HELPLINE_CONFIG="/nonexistent.yml",

@@ -12,7 +12,7 @@ import sys
 
 import uvicorn
 
-from helpline import logmask
+from helpline import deadlines, logmask
 from helpline.errors import ConfigError, HelplineError
 from helpline.handoff.service import create_app
 from helpline.handoff.store import HandoffStore
@@ -61,7 +61,10 @@ def main() -> int:
     trusted = trusted_proxies(settings)
     uvicorn.run(app, host=settings.handoff_host, port=settings.handoff_port, log_level=level,
                 timeout_graceful_shutdown=3, proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None)
+                forwarded_allow_ips=trusted or None,
+                # Header and body read deadlines, keep-alive and header size limits (helpline/deadlines.py).
+                **deadlines.uvicorn_options(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                                            settings.keep_alive_seconds))
     return 0
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from helpline.stack import ACTIONS_VENV, PROJECT_ROOT, RASA_MODEL, Ports, Stack
 from tests.fakes.telegram import FakeTelegram
-from tests.integration.conftest import Bot, _free_port
-from tests.stacks import start_or_show_logs
+from tests.stacks import Bot, base_env, start_or_show_logs
+from tests.stacks import free_port as _free_port
 
 CHROMIUM = Path(os.environ.get("HELPLINE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,7 +44,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram) 
     data_dir = tmp_path_factory.mktemp("e2e-data")
     log_dir = tmp_path_factory.mktemp("e2e-logs")
     ports = Ports(rasa=_free_port(), actions=_free_port(), handoff=_free_port())
-    env = {k: v for k, v in os.environ.items() if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"}}
+    env = base_env()
     env.update(telegram.env(), HELPLINE_DESK_TICK_SECONDS="1", HELPLINE_ESCALATE_AFTER_SECONDS="3600",
                HELPLINE_CONFIG="/nonexistent.yml")
     stack = Stack(data_dir, ports, log_dir=log_dir, env=env)

@@ -19,7 +19,7 @@ import pytest
 from helpline.stack import RASA_MODEL
 from helpline.stack_scaled import ScaledPorts, ScaledStack, drop_databases
 from tests.fakes.zalo import FakeZalo
-from tests.stacks import start_or_show_logs
+from tests.stacks import STACK_SECRETS, start_or_show_logs
 
 REDIS_DB = "3"  # a dedicated Redis database for tests
 
@@ -66,14 +66,15 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, zalo: FakeZalo) -> Iterator
         pytest.skip(reason)
     tag = uuid.uuid4().hex[:10]
     env = {k: v for k, v in os.environ.items()
-           if k not in {"HELPLINE_STAFF_TOKEN", "RASA_TOKEN", "DATABASE_URL"} and not k.startswith("HELPLINE_PG_")
+           if k not in STACK_SECRETS and not k.startswith("HELPLINE_PG_")
            and not k.startswith("HELPLINE_REDIS_")}
     env.update(zalo.env(), HELPLINE_PG_DB=f"helpline_scale_{tag}", HELPLINE_TRACKER_DB=f"helpline_scale_{tag}_tracker",
                HELPLINE_REDIS_DB=REDIS_DB, HELPLINE_REDIS_PREFIX=f"scale{tag}",
                # The tests speak REST through nginx from 127.0.0.1 (off behind a proxy unless enabled).
                HELPLINE_REST_ENABLED="1", HELPLINE_RATE_LIMIT_NEW_IP="off")
-    lb, alb, handoff, r1, r2, a1, a2 = _free_ports(7)
-    ports = ScaledPorts(rasa=lb, actions=alb, handoff=handoff, rasa_replicas=(r1, r2), actions_replicas=(a1, a2))
+    lb, alb, handoff, r1, r2, a1, a2, api = _free_ports(8)
+    ports = ScaledPorts(rasa=lb, actions=alb, handoff=handoff, rasa_replicas=(r1, r2), actions_replicas=(a1, a2),
+                        rasa_api=api)
     log_dir = tmp_path_factory.mktemp("scale-logs")
     stack = ScaledStack(tmp_path_factory.mktemp("scale-data"), ports, log_dir=log_dir, env=env)
     start_or_show_logs(stack, log_dir, cleanup=lambda: drop_databases(stack.env))
