@@ -133,8 +133,6 @@ def test_data_folder_and_files_are_private(stack: Stack, bot: Bot) -> None:
     _victim_ticket(bot, stack)  # handoff.db, tracker.db and their WAL files all written
     data_dir = Path(stack.env["HELPLINE_DATA_DIR"])
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700, oct(data_dir.stat().st_mode)
-    names = {p.name for p in data_dir.rglob("*")}
-    assert {"tracker.db", "handoff.db", "rasa_token", "staff_token", "action_secret"} <= names, sorted(names)
     loose = []
     for folder in (data_dir, stack.log_dir):
         assert folder is not None
@@ -143,6 +141,8 @@ def test_data_folder_and_files_are_private(stack: Stack, bot: Bot) -> None:
             if mode & 0o077:
                 loose.append(f"{path.relative_to(folder)} {oct(mode)}")
     assert not loose, f"readable by other local users: {loose}"
+    names = {p.name for p in data_dir.rglob("*")}
+    assert {"tracker.db", "handoff.db", "rasa_token", "staff_token", "action_secret"} <= names, sorted(names)
 
 
 def _secrets(stack: Stack) -> list[str]:
@@ -154,7 +154,9 @@ def _secrets(stack: Stack) -> list[str]:
 def test_no_secret_on_any_command_line_or_in_the_logs(stack: Stack, bot: Bot) -> None:
     bot.text(f"scan-{uuid.uuid4().hex[:8]}", "chào bạn")
     secrets = _secrets(stack)
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True, timeout=30).stdout
+    # -ww: the whole command line (piped, ps cuts it at 80 columns).
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True, timeout=30).stdout
+    assert "bot.rasa_server run" in ps and "--enable-api" in ps, "the scan sees the stack's full command lines"
     on_cmdline = [s[:4] + "…" for s in secrets if s in ps]
     assert not on_cmdline, f"visible in ps: {on_cmdline}"
     for log in sorted(stack.log_dir.glob("*.log")):  # type: ignore[union-attr]
