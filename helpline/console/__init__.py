@@ -17,7 +17,7 @@ from helpline.console.web import HERE, BodyLimit, ConsoleContext, ConsoleHeaders
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.store import HandoffStore
 from helpline.handoff.workers import DeskWorker
-from helpline.ratelimit import RateLimiter
+from helpline.ratelimit import Backoff, RateLimiter
 from helpline.settings import Settings
 
 __all__ = ["BodyLimit", "ChangeFeed", "ConsoleContext", "ConsoleHeaders", "console_routes"]
@@ -26,8 +26,11 @@ __all__ = ["BodyLimit", "ChangeFeed", "ConsoleContext", "ConsoleHeaders", "conso
 def console_routes(settings: Settings, store: HandoffStore, accounts: StaffAccounts, outbox: Outbox,
                    worker: DeskWorker, feed: ChangeFeed, login_limiter: RateLimiter | None = None) -> list[BaseRoute]:
     """All console routes (pages, actions, events, static files) for the handoff service's app."""
-    ctx = ConsoleContext(settings, store, accounts, outbox, worker, make_templates(),
-                         login_limiter or RateLimiter(None))
+    limiter = login_limiter or RateLimiter(None)
+    # HELPLINE_RATE_LIMIT_LOGIN=off turns off both per-address limits (the bucket and the backoff);
+    # the per-account delay after failures always applies.
+    backoff = Backoff(free=3, base=2.0) if limiter.enabled else Backoff(free=2**31)
+    ctx = ConsoleContext(settings, store, accounts, outbox, worker, make_templates(), limiter, backoff)
     return [
         *auth.routes(ctx), *views.routes(ctx), *ops.routes(ctx), *live.routes(ctx, feed),
         Mount("/console/static", app=StaticFiles(directory=str(HERE / "static")), name="console-static"),

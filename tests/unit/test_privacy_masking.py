@@ -88,3 +88,26 @@ def test_secrets_from_env_finds_tokens_and_url_passwords() -> None:
         "SHORT_TOKEN": "abc", "PATH": "/usr/bin",
     })
     assert found == {"oa-secret-key-1", "fb-app-secret", "rasa-token-1", "tracker-pw"}
+
+
+def test_messages_are_masked_once_when_stored(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from helpline.handoff import HandoffStore
+
+    store = HandoffStore.from_url(f"sqlite:///{Path(str(tmp_path)) / 'h.db'}")
+    text = "em o ngõ 12 Lê Lợi, sđt 0912 345 678, mail em.be@gmail.com \u202eabc"
+    ticket = store.open_ticket("zalo", "u1", "urgent", ["x"], [("user", text)])
+    store.add_message(ticket.id, "staff", "goi 0987654321 nhe")
+    with store.database.transaction("read masks", write=False) as q:
+        stored = [r[0] for r in q.all("SELECT masked FROM handoff_message_masks ORDER BY message_id")]
+    assert len(stored) == 2 and stored[0] == ticket.messages[0].masked
+    for secret in ("0912 345 678", "em.be@gmail.com", "Lê Lợi", "\u202e", "0987654321"):
+        assert all(secret not in s for s in stored)
+    assert "⟨RLO⟩" in stored[0]
+    full = store.get(ticket.id)
+    assert full is not None and full.messages[0].text == text, "the raw text is kept for the ticket view"
+    [listed] = store.list_tickets()
+    assert listed.last_message is not None and listed.last_message.masked == stored[1]
+    [item] = store.queue()
+    assert item.ticket.last_message is not None and item.ticket.last_message.masked_text == stored[1]

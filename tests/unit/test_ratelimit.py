@@ -74,3 +74,24 @@ def test_threads_never_get_more_than_the_burst() -> None:
     for t in threads:
         t.join()
     assert sum(allowed) == 50
+
+
+def test_backoff_doubles_after_free_failures_is_bounded_and_reset_by_success() -> None:
+    from helpline.ratelimit import Backoff
+
+    now = [0.0]
+    backoff = Backoff(free=3, base=2.0, max_wait=30.0, clock=lambda: now[0])
+    assert [backoff.failure("a") for _ in range(7)] == [0.0, 0.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert backoff.wait_time("a") == 30.0 and backoff.wait_time("b") == 0.0, "per key"
+    now[0] += 31
+    assert backoff.wait_time("a") == 0.0
+    backoff.success("a")
+    assert backoff.failure("a") == 0.0, "a success forgets the failures"
+
+
+def test_trusted_proxies_are_empty_by_default() -> None:
+    from helpline.handoff.__main__ import trusted_proxies
+    from helpline.settings import Settings
+
+    assert trusted_proxies(Settings()) == []
+    assert trusted_proxies(Settings(trusted_proxies=" 127.0.0.1, 10.0.0.0/8 ,")) == ["127.0.0.1", "10.0.0.0/8"]

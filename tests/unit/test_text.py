@@ -96,3 +96,33 @@ def test_mask_pii_hides_phones_ids_emails_but_not_hotlines() -> None:
 def test_mask_id() -> None:
     assert mask_id("1234567890") == "12***90"
     assert mask_id("abc") == "***"
+
+
+def test_clean_strips_bidi_controls_and_show_bidi_names_them() -> None:
+    from helpline.text import show_bidi
+
+    hostile = "gọi \u202e111\u202c ngay \u2066x\u2069\u200e\u200f\u061c"
+    assert clean(hostile) == "gọi 111 ngay x"
+    shown = show_bidi(hostile)
+    assert "⟨RLO⟩" in shown and "⟨PDF⟩" in shown and "⟨LRI⟩" in shown and "⟨ALM⟩" in shown
+    assert not any(c in shown for c in "\u202e\u202c\u2066\u2069\u200e\u200f\u061c")
+    assert show_bidi("bình thường") == "bình thường"
+
+
+def test_fold_applies_nfkc_so_fullwidth_and_compatibility_forms_match() -> None:
+    assert fold("ｃｕｕ ｔｏｉ") == fold("cứu tôi") == "cuu toi"
+    assert fold("ＳＤＴ ｃｕａ ｔｏｉ") == "so dien thoai cua toi"
+
+
+def test_email_scanner_matches_the_old_pattern_exactly() -> None:
+    import random
+    import re
+
+    from helpline.text import mask_emails
+
+    old = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+    rng = random.Random(13)
+    for _ in range(20000):
+        text = "".join(rng.choice("ab1_.+-@ @.xé\n") for _ in range(rng.randint(0, 16)))
+        assert mask_emails(text) == old.sub("[email]", text), repr(text)
+    assert mask_emails("lien he a.b+c@mail.vn hoac x@y.z.") == "lien he [email] hoac [email]"
