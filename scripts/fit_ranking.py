@@ -9,8 +9,9 @@ Steps:
 2. listwise maximum likelihood: a softmax over each question's candidates plus a "none of them"
    option must put its mass on the right entries (on "none" for out-of-scope questions);
 3. thresholds: `answer_at` is the lowest probability at which answers shown alone are wrong
-   (or answer an out-of-scope question) at most --max-wrong of the time; `suggest_at` (--suggest-at)
-   is the calibrated probability below which the bot asks instead of answering with alternatives.
+   (or answer an out-of-scope question) at most --max-wrong of the time, in each set; `suggest_at`
+   is the top of the highest probability band (width 0.1) whose first entries are right less than
+   half the time: below it the bot asks instead of answering with alternatives.
 Without --write it prints what it would write.
 """
 
@@ -36,10 +37,11 @@ ALTERNATIVES_WITHIN = 1.5
 
 
 def tuning_items() -> list[dict]:
+    """The even-numbered items of each evaluation set, each marked with the set it comes from."""
     items = []
     for path in SETS:
         if path.is_file():
-            items += [i for n, i in enumerate(load_items(path)) if n % 2 == 0]
+            items += [{**i, "set": path.name} for n, i in enumerate(load_items(path)) if n % 2 == 0]
     return items
 
 
@@ -82,13 +84,24 @@ def _loss(params: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]], l2: f
     return loss / len(groups), grad / len(groups)
 
 
-def fit(groups: list[tuple[np.ndarray, np.ndarray]], max_wrong: float, suggest_floor: float,
-        l2: float) -> RankingModel:
+def _answer_threshold(probs: np.ndarray, right: np.ndarray, max_wrong: float) -> float:
+    """The lowest probability from which answers shown alone are wrong at most max_wrong of the time."""
+    answer_at = 1.0
+    for t in sorted(set(np.round(probs, 3).tolist()), reverse=True):
+        if ((probs >= t) & ~right).sum() / len(probs) > max_wrong:
+            break
+        answer_at = t
+    return answer_at
+
+
+def fit(groups: list[tuple[np.ndarray, np.ndarray]], sets: np.ndarray, max_wrong: float, l2: float,
+        drop: tuple[str, ...] = ()) -> RankingModel:
     from scipy.optimize import minimize
 
     start = np.append(HAND_SET.vector, HAND_SET.none_score)
-    fixed = [(i, FIXED_WEIGHTS[f]) for i, f in enumerate(FEATURES) if f in FIXED_WEIGHTS]
-    bounds = [(v, v) if (v := FIXED_WEIGHTS.get(f)) is not None else (None, None) for f in FEATURES] + [(None, None)]
+    pinned = {**FIXED_WEIGHTS, **dict.fromkeys(drop, 0.0)}
+    fixed = [(i, pinned[f]) for i, f in enumerate(FEATURES) if f in pinned]
+    bounds = [(v, v) if (v := pinned.get(f)) is not None else (None, None) for f in FEATURES] + [(None, None)]
     for i, value in fixed:
         start[i] = value
     result = minimize(_loss, start, args=(groups, l2), jac=True, method="L-BFGS-B", bounds=bounds)
@@ -107,16 +120,17 @@ def fit(groups: list[tuple[np.ndarray, np.ndarray]], max_wrong: float, suggest_f
         right.append(bool(labels[order[0]] > 0))
     p_arr, right_arr = np.asarray(probs), np.asarray(right)
     total = len(groups)
-    levels = sorted(set(np.round(p_arr, 3).tolist()), reverse=True)
-    answer_at = 1.0
-    for t in levels:
-        if ((p_arr >= t) & ~right_arr).sum() / total > max_wrong:
+    # The strictest threshold any one set needs: short questions are easier than letters.
+    answer_at = max(_answer_threshold(p_arr[sets == name], right_arr[sets == name], max_wrong)
+                    for name in sorted(set(sets.tolist())))
+    # Below the highest band (of width 0.1, scanning down) whose first entries are right less
+    # than half the time, the bot asks; above it, it answers with alternatives.
+    suggest_at = answer_at
+    for low in np.arange(np.floor(answer_at * 10) / 10 - 0.1, -0.05, -0.1):
+        band = (p_arr >= low) & (p_arr < low + 0.1)
+        if band.any() and right_arr[band].mean() < 0.5:
             break
-        answer_at = t
-    # The probability is calibrated by the listwise fit (docs/retrieval.md shows the reliability
-    # table), so the lower threshold is set directly: below it the first entry is right less
-    # often than this, and the bot asks instead.
-    suggest_at = min(answer_at, suggest_floor)
+        suggest_at = max(float(low), 0.05)
     alone, shown = p_arr >= answer_at, p_arr >= suggest_at
     notes = {
         "loss": float(result.fun),
@@ -138,9 +152,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"write {MODEL_FILE.relative_to(PROJECT_ROOT)}")
     parser.add_argument("--max-wrong", type=float, default=0.02)
-    parser.add_argument("--suggest-at", type=float, default=0.3,
-                        help="calibrated probability below which the bot asks")
     parser.add_argument("--l2", type=float, default=0.001)
+    parser.add_argument("--drop", action="append", default=[], choices=FEATURES,
+                        help="pin a feature's weight at 0 (ablation); repeatable")
     args = parser.parse_args()
     settings = Settings.from_env()
     embedder = Embedder(settings.embed_model, query_prefix=settings.embed_query_prefix,
@@ -148,7 +162,8 @@ def main() -> int:
     retriever = FaqRetriever(settings.index_dir, embedder, model=HAND_SET)
     items = tuning_items()
     print(f"fitting on {len(items)} tuning questions (even-numbered items); index {retriever.index_path.name}")
-    model = fit(collect(retriever, items), args.max_wrong, args.suggest_at, args.l2)
+    model = fit(collect(retriever, items), np.asarray([i["set"] for i in items]), args.max_wrong, args.l2,
+                tuple(args.drop))
     print(model.to_json())
     print(f"outcomes: answer alone from P >= {model.answer_at}, with alternatives from P >= {model.suggest_at}, "
           f"else {Outcome.ASK.value}")

@@ -17,6 +17,9 @@ from helpline.text import clean, fold
 _SPLIT = re.compile(r"(?<=[.!?…;])\s+|\n+|\s+-\s+")
 _AGE = re.compile(r"\b(\d{1,2})\s*(?:tuoi|t)\b")
 _UNDER = re.compile(r"\b(?:duoi|chua du|chua toi|chua den)\s*(\d{1,2})\s*tuoi\b")
+# Words that say the victim is a child under 16 ("trẻ em" is under 16 in Vietnamese law).
+_CHILD = re.compile(r"\b(?:tre em|be gai|be trai|chau be|tre so sinh|tre nho|dua tre|con nho|em be|"
+                    r"hoc sinh lop [1-9]|lop [1-9]|hoc sinh tieu hoc|hoc sinh cap 1|hoc sinh cap 2)\b")
 _ARTICLE = re.compile(r"\bdieu\s*(\d{2,3})\b")
 
 # Folded openings of a greeting, and whole courtesy sentences, that carry no question.
@@ -43,11 +46,10 @@ _QUESTION_WORDS = (
 )
 _OLD_LAW = ("2011", "luat cu", "quy dinh cu", "truoc day", "truoc 2025", "truoc ngay 1 7 2025",
             "66 2011", "62 2012", "09 2013", "nghi dinh 09", "nghi dinh 62", "luat nam 2011")
-# Joiners between two questions in one sentence.
-_PART_JOINERS = re.compile(r"\s*(?:\?|;)\s*|\s+(?:và|va|với lại|voi lai|ngoài ra|ngoai ra|đồng thời|dong thoi)"
-                           r"\s+(?=(?:nếu|neu|khi|có|co|thì|thi|người|nguoi|nạn nhân|nan nhan|ai|ở|o|làm|lam|"
-                           r"được|duoc|bị|bi|gia đình|gia dinh|cần|can|phải|phai)\b)", re.IGNORECASE)
-
+# Where a message may join two questions: "...? ...", "...; ...", ", còn ...", "... và ...", "ngoài ra".
+_PART_JOINERS = re.compile(
+    r"\?\s+|;\s*|,?\s+(?:còn|con|và|va|với lại|voi lai|ngoài ra|ngoai ra|đồng thời|dong thoi|thêm nữa|them nua|"
+    r"bên cạnh đó|ben canh do)\s+|,\s+(?=(?:nếu|neu|thì|thi|vậy|vay|liệu|lieu)\s)", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Facts:
@@ -115,7 +117,7 @@ def facts_of(text: str) -> Facts:
     ages = tuple(int(a) for a in _AGE.findall(folded) if 0 < int(a) < 100)
     under = [int(a) for a in _UNDER.findall(folded)]
     under_16: bool | None = None
-    if any(a <= 16 for a in under) or (ages and min(ages) < 16):
+    if any(a <= 16 for a in under) or (ages and min(ages) < 16) or (not ages and _CHILD.search(folded)):
         under_16 = True
     elif ages and min(ages) >= 16:
         under_16 = False
@@ -126,12 +128,21 @@ def facts_of(text: str) -> Facts:
 
 
 def split_parts(asked: str) -> tuple[str, ...]:
-    """Sub-questions of "A ... và B ...?" when each side reads as a question of its own."""
-    pieces = [p.strip(" ,.") for p in _PART_JOINERS.split(asked) if p and p.strip(" ,.")]
-    parts = [p for p in pieces if len(fold(p).split()) >= 4]
-    if len(parts) < 2:
-        return (asked,)
-    return tuple(parts[:3])
+    """Sub-questions of "A ...? B ...?" or "A ..., còn B ...?" when each side reads as a question of its own."""
+    parts: list[str] = []
+    rest = asked
+    while len(parts) < 2:
+        for joiner in _PART_JOINERS.finditer(rest):
+            left, right = rest[:joiner.start()].strip(" ,.?"), rest[joiner.end():].strip(" ,.?")
+            if (len(fold(left).split()) >= 4 and len(fold(right).split()) >= 4
+                    and _is_question(left + ("?" if joiner.group().startswith("?") else ""))
+                    and _is_question(right)):
+                parts.append(left)
+                rest = right
+                break
+        else:
+            break
+    return (*parts, rest.strip(" ,.?")) if parts else (asked,)
 
 
 def understand(text: str) -> Question:

@@ -31,6 +31,9 @@ FEATURES: tuple[str, ...] = (
     "asked_answer",
     "asked_classifier",
     "dense_accented",  # dense again when the message has diacritics (e5 is weak without them)
+    "dense_restored",  # dense on the message with its diacritics restored (typed without them)
+    "passage",  # e5 cosine of the message to the entry's question + answer as a passage
+    "asked_passage",  # the same for the asked part
     "old_rules_unasked",  # an old-law entry for a message that does not ask about the old law
     "old_rules_asked",  # an old-law entry for a message that asks about the old law
     "age_mismatch",  # the entry's offence does not fit the victim's age in the story (Điều 150 under 16, 151 from 16)
