@@ -143,6 +143,9 @@ def scaled_environment(data_dir: Path, ports: ScaledPorts, base: Mapping[str, st
     env = stack_environment(data_dir, Ports(rasa=ports.rasa, actions=ports.actions, handoff=ports.handoff), source)
     # The handoff service reaches Rasa's HTTP API through nginx's internal listener, not the public one.
     env["HELPLINE_RASA_URL"] = f"http://127.0.0.1:{ports.rasa_api}"
+    # nginx on this machine fronts the console: believe its X-Forwarded-For, or every staff member would
+    # share one address (and one login limit) with whoever guesses passwords.
+    env.setdefault("HELPLINE_TRUSTED_PROXIES", "127.0.0.1")
     if not env["DATABASE_URL"].startswith(("postgresql://", "postgres://")):
         raise RuntimeError("scaled mode keeps tickets and the outbox in PostgreSQL: DATABASE_URL must be postgresql://")
     return env
