@@ -111,3 +111,23 @@ def test_messages_are_masked_once_when_stored(tmp_path: object) -> None:
     assert listed.last_message is not None and listed.last_message.masked == stored[1]
     [item] = store.queue()
     assert item.ticket.last_message is not None and item.ticket.last_message.masked_text == stored[1]
+
+
+def test_deleting_a_person_deletes_the_stored_masks_too(db_url: str) -> None:
+    import datetime as dt
+
+    from helpline.handoff import HandoffStore
+
+    store = HandoffStore.from_url(db_url)
+    ticket = store.open_ticket("zalo", "u-del", "urgent", ["x"], [("user", "em ở ngõ 5 Kim Mã"), ("bot", "113")])
+    store.resolve(store.open_ticket("zalo", "u-old", "normal", [], [("user", "cũ")]).id, "lan")
+
+    def masks() -> int:
+        with store.database.transaction("count masks", write=False) as q:
+            row = q.one("SELECT COUNT(*) FROM handoff_message_masks")
+        return int(row[0]) if row else 0
+
+    assert masks() == 3
+    assert store.delete_sender("zalo", "u-del") == 1 and store.get(ticket.id) is None
+    assert masks() == 1, "the masked copy of an erased transcript goes with it"
+    assert store.purge_resolved(dt.timedelta(0)) == 1 and masks() == 0
