@@ -7,6 +7,7 @@
 2. Scaled stack (nginx, PostgreSQL tracker, Redis lock store) with 1 and then 2 replicas of
    Rasa and of the action server: the same sustained load, so the two are comparable.
 3. Index build time and retrieval latency at 160, 1,000 and 10,000 entries.
+4. The staff desk with 1,000 open tickets: queue page, and ``/health`` while queue pages render.
 
 Numbers from a shared 2-core machine are noisy: compare the ratios within one run.
 """
@@ -28,7 +29,7 @@ from typing import Any
 from helpline.channels.outbox import Outbox
 from helpline.stack import Ports, Stack
 from helpline.stack_scaled import ScaledPorts, ScaledStack, drop_databases
-from scripts.bench import index_bench, profile_summary
+from scripts.bench import desk_bench, index_bench, profile_summary
 from scripts.bench.clients import RestClient, SeenTexts, TimedZalo, reply_ok, rest_user, run_users, zalo_user
 from scripts.bench.report import (
     client_cpu_seconds,
@@ -256,6 +257,8 @@ def summary(single: dict[str, Any], scaled: dict[int, dict[str, Any]]) -> None:
         (f"sustained {rate:.1f} msg/s >= 60 with {errors} errors", rate >= 60 and errors == 0),
         (f"total RSS (single stack) {rss:.0f} MB <= 3072 MB", rss <= 3072),
         (f"cold start {single['cold']:.1f} s <= 45 s", single["cold"] <= 45),
+        (f"queue page with 1,000 open tickets p50 {single['desk']['queue_p50']:.0f} ms < 200 ms",
+         single["desk"]["queue_p50"] < 200),
     ]
     for text, ok in checks:
         print(f"  {'OK  ' if ok else 'MISS'} {text}")
@@ -296,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_index:
         print("\n== index benchmark", flush=True)
         index_bench.run()
+    print("\n== staff desk under a ticket flood", flush=True)
+    single["desk"] = desk_bench.run()
     summary(single, scaled)
     errors = single["sustained"][1] + sum(s["errors"] for s in scaled.values())
     return 1 if errors else 0
