@@ -24,6 +24,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -114,7 +115,7 @@ def check_password(password: str, username: str = "") -> str:
     return password
 
 
-def _pyotp():  # type: ignore[no-untyped-def]
+def _pyotp() -> Any:
     try:
         import pyotp
     except ImportError:
