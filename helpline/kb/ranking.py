@@ -31,7 +31,6 @@ FEATURES: tuple[str, ...] = (
     "asked_answer",
     "asked_classifier",
     "dense_accented",  # dense again when the message has diacritics (e5 is weak without them)
-    "dense_restored",  # dense on the message with its diacritics restored (typed without them)
     "passage",  # e5 cosine of the message to the entry's question + answer as a passage
     "asked_passage",  # the same for the asked part
     "old_rules_unasked",  # an old-law entry for a message that does not ask about the old law
@@ -39,6 +38,11 @@ FEATURES: tuple[str, ...] = (
     "age_mismatch",  # the entry's offence does not fit the victim's age in the story (Điều 150 under 16, 151 from 16)
     "article_named",  # the message names an article the entry cites
     "long_message",  # the message has an asked part different from the whole
+    "rank_dense",  # 1 / the entry's rank by each signal (0 below the 10th)
+    "rank_lexical",
+    "rank_classifier",
+    "rank_passage",
+    "rank_asked",  # by the lexical and classifier signals of the asked part
 )
 
 

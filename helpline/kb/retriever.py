@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from helpline.kb.diacritics import DiacriticRestorer
 from helpline.kb.entries import Entry
 from helpline.kb.index import LoadedIndex, current_index_path, load_index, search_dense
 from helpline.kb.lexical import LexicalIndex, features
@@ -82,8 +81,16 @@ class _Signals:
     answer: np.ndarray
     classifier: np.ndarray
     candidate: np.ndarray
-    restored: np.ndarray  # dense on the diacritic-restored text (0 for accented text)
     passage: np.ndarray  # e5 cosine to the entry's question + answer as a passage
+
+
+def _reciprocal_rank(values: np.ndarray, depth: int = 10) -> np.ndarray:
+    """1 / rank of each value among all (1 for the best), 0 below the first `depth` or at zero."""
+    order = np.argsort(-values, kind="stable")[:depth]
+    out = np.zeros(len(values), dtype=np.float64)
+    out[order] = 1.0 / np.arange(1, len(order) + 1)
+    out[values <= 0] = 0.0
+    return out
 
 
 class _Snapshot:
@@ -106,7 +113,6 @@ class _Snapshot:
         self.label_entry = (np.asarray([position[label] for label in classifier.labels], dtype=np.int64)
                             if classifier is not None else None)
         self.old_rules = np.asarray([e.old_rules for e in entries], dtype=np.float64)
-        self.restorer = DiacriticRestorer(t for e in entries for t in (*e.texts, e.answer, e.more))
         cited = [{int(a) for a in _ARTICLE_CITED.findall(" ".join(e.legal_basis))} for e in entries]
         self.articles: dict[int, np.ndarray] = {}
         for i, arts in enumerate(cited):
@@ -164,7 +170,7 @@ class FaqRetriever:
             logger.info("reloaded FAQ index %s (%d entries)", target.name, len(snapshot.loaded.entries))
             return True
 
-    def _signals(self, snap: _Snapshot, text: str, candidates: int, restore: bool = True) -> _Signals:
+    def _signals(self, snap: _Snapshot, text: str, candidates: int) -> _Signals:
         n = len(snap.entry_ids)
         vector = self.embedder.encode_query(text)
         # Per entry: the best of its question forms. Entries outside every signal are not candidates.
@@ -189,16 +195,7 @@ class FaqRetriever:
         if snap.loaded.answer_vectors is not None:
             cos = snap.loaded.answer_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
             passage = np.clip((cos.astype(np.float64) - DENSE_FLOOR) / (1.0 - DENSE_FLOOR), 0.0, 1.0)
-        restored = np.zeros(n, dtype=np.float64)
-        if restore and not has_diacritics(text) and (accented := snap.restorer.restore(text)):
-            # e5 reads accented Vietnamese; text typed without diacritics is also read restored.
-            found = search_dense(snap.loaded, self.embedder.encode_query(accented),
-                                 min(candidates, len(snap.doc_entry)))
-            if found:
-                doc_ids, doc_scores = zip(*found, strict=True)
-                np.maximum.at(restored, snap.doc_entry[list(doc_ids)], np.asarray(doc_scores, dtype=np.float64))
-            restored = np.clip((restored - DENSE_FLOOR) / (1.0 - DENSE_FLOOR), 0.0, 1.0)
-        return _Signals(dense, lexical, answer, probs, candidate, restored, passage)
+        return _Signals(dense, lexical, answer, probs, candidate, passage)
 
     def feature_rows(self, text: str, candidates: int = 40) -> tuple[Question, np.ndarray, np.ndarray]:
         """The understood question, a candidate mask and one feature row per entry (see ranking.FEATURES)."""
@@ -207,8 +204,7 @@ class FaqRetriever:
         whole = self._signals(snap, question.body, candidates)
         # The asked part; for a multi-part question its main (first) part.
         main = question.parts[0] if len(question.parts) > 1 else question.asked
-        asked = (self._signals(snap, main, candidates, restore=False) if fold(main) != fold(question.body)
-                 else whole)
+        asked = self._signals(snap, main, candidates) if fold(main) != fold(question.body) else whole
         facts = question.facts
         # Whether the old law is asked about is a matter of the part being ranked.
         asks_old_law = facts_of(main).asks_old_law if len(question.parts) > 1 else facts.asks_old_law
@@ -224,12 +220,17 @@ class FaqRetriever:
             "dense": whole.dense, "lexical": whole.lexical, "answer": whole.answer, "classifier": whole.classifier,
             "asked_dense": asked.dense, "asked_lexical": asked.lexical, "asked_answer": asked.answer,
             "asked_classifier": asked.classifier, "dense_accented": whole.dense * accented,
-            "dense_restored": whole.restored, "passage": whole.passage, "asked_passage": asked.passage,
+            "passage": whole.passage, "asked_passage": asked.passage,
             "old_rules_unasked": snap.old_rules * (0.0 if asks_old_law else 1.0),
             "old_rules_asked": snap.old_rules * (1.0 if asks_old_law else 0.0),
             "age_mismatch": age, "article_named": named,
             "long_message": np.full(n, 1.0 if question.is_long else 0.0),
         }
+        # How each signal ranks the entry among all of them (robust to each signal's own scale).
+        for name, values in (("dense", whole.dense), ("lexical", whole.lexical + whole.answer),
+                             ("classifier", whole.classifier), ("passage", whole.passage),
+                             ("asked", asked.lexical + asked.answer + asked.classifier)):
+            columns[f"rank_{name}"] = _reciprocal_rank(values)
         rows = np.stack([columns[f] for f in FEATURES], axis=1)
         return question, whole.candidate | asked.candidate, rows
 
