@@ -118,7 +118,7 @@ def test_staff_reply_is_delivered_and_split(stack: Stack, channel: tuple[str, An
     limit = {"zalo": 2000, "zalobot": 2000, "facebook": 2000, "telegram": 4096}[name]
     text = " ".join(f"Câu trả lời số {i} của nhân viên tổng đài 111." for i in range(limit // 20))
     # What the handoff service does: same database, kind "staff"; the Rasa process delivers it.
-    Outbox.from_url(db_url(stack)).enqueue(name, sender, {"text": text}, kind="staff",
+    Outbox.from_url(db_url(stack)).enqueue(name, f"{name}:{sender}", {"text": text}, kind="staff",
                                            dedupe_key=f"staff-test:{name}:{sender}")
     parts = fake.wait_for(lambda: (p := fake.texts_to(sender)) and " ".join(p) == text and p, timeout=30)
     assert len(parts) >= 2 and all(len(p) <= limit for p in parts)

@@ -120,7 +120,7 @@ def test_staff_reply_reaches_a_rest_user_with_their_next_message(bot: Bot) -> No
     bot.text(sender, "cho tôi nói chuyện với nhân viên tư vấn")
     assert bot.tracker(sender)["paused"] is True
     outbox = Outbox.from_url(f"sqlite:///{Path(bot.stack.env['HELPLINE_DATA_DIR']) / 'handoff.db'}")
-    outbox.enqueue("rest", sender, {"text": "Chào bạn, mình là nhân viên tổng đài 111."}, kind="staff")
+    outbox.enqueue("rest", f"rest:{sender}", {"text": "Chào bạn, mình là nhân viên tổng đài 111."}, kind="staff")
     texts = [m.get("text") for m in bot.say(sender, "vâng ạ")]
     assert "Chào bạn, mình là nhân viên tổng đài 111." in texts
     assert not any("Chào bạn, mình là nhân viên" in (m.get("text") or "") for m in bot.say(sender, "ok"))
