@@ -20,6 +20,7 @@ from helpline.handoff.spool import TicketSpool
 from helpline.kb.embedder import Embedder
 from helpline.kb.retriever import FaqRetriever
 from helpline.settings import Settings
+from helpline.text import mask_id
 
 logger = logging.getLogger(__name__)
 AUDIT_ACTOR = "actions"
@@ -38,10 +39,9 @@ current_call: contextvars.ContextVar[ActionCall | None] = contextvars.ContextVar
 
 
 def mask_key(key: str) -> str:
-    """A conversation key for the audit log: its channel prefix and last characters, never all of it."""
-    prefix, sep, rest = key.rpartition(":") if ":" in key else ("", "", key)
-    tail = rest[-3:] if len(rest) >= 8 else ""
-    return f"{prefix}{sep}***{tail}"
+    """A conversation key for the audit log: its channel prefix, and the id masked as in every log."""
+    prefix, sep, rest = key.partition(":") if ":" in key else ("", "", key)
+    return f"{prefix}{sep}{mask_id(rest)}"
 
 
 class AuditedHandoffStore(HandoffStore):
