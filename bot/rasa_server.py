@@ -1,8 +1,10 @@
 """``python -m bot.rasa_server run ...``: Rasa's own ``rasa`` command, with one measured fix and safer defaults.
 
-Secrets stay off the command line (``ps`` shows it to every local user): the HTTP API's token
-is read from ``RASA_TOKEN`` in the environment, as if ``--auth-token`` had been given. Files the
-process creates (the SQLite tracker store and its WAL) are private to its user (umask 077).
+It listens on 127.0.0.1 unless told otherwise (``--interface`` or ``HELPLINE_RASA_HOST``; Rasa's
+own default is every address). Secrets stay off the command line (``ps`` shows it to every local
+user): the HTTP API's token is read from ``RASA_TOKEN`` in the environment, as if ``--auth-token``
+had been given. Files the process creates (the SQLite tracker store and its WAL) are private to
+its user (umask 077).
 Request headers and bodies must arrive in bounded time (:mod:`bot.sanic_deadlines`), and idle
 keep-alive connections are closed after ``HELPLINE_KEEP_ALIVE_SECONDS`` instead of Rasa's 120 s.
 
@@ -78,6 +80,17 @@ def with_token_from_env(argv: list[str], env: Mapping[str, str]) -> list[str]:
     return [*argv, f"--auth-token={token}"] if token else argv
 
 
+def with_loopback_default(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """``rasa run`` listens on ``HELPLINE_RASA_HOST`` (default 127.0.0.1) unless ``--interface`` is given.
+
+    Rasa's own default is 0.0.0.0: every address of the machine, its HTTP API included.
+    """
+    if len(argv) < 2 or argv[1] != "run" or any(a in ("-i", "--interface") or a.startswith("--interface=")
+                                                 for a in argv):
+        return argv
+    return [*argv, f"--interface={env.get('HELPLINE_RASA_HOST') or '127.0.0.1'}"]
+
+
 def main() -> None:
     os.umask(0o077)
     from helpline.settings import Settings
@@ -90,7 +103,7 @@ def main() -> None:
     from rasa.__main__ import main as rasa_main
 
     # Changing sys.argv does not change what `ps` shows: the token never reaches the command line.
-    sys.argv = with_token_from_env(sys.argv, os.environ)
+    sys.argv = with_loopback_default(with_token_from_env(sys.argv, os.environ), os.environ)
     sys.argv[0] = "rasa"
     rasa_main()
 

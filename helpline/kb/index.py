@@ -6,7 +6,6 @@ Layout under the build folder::
     index-<hash>/faiss.index      IndexFlatIP over L2-normalised vectors
     index-<hash>/manifest.json    model id, dim, content hash, one row per vector
     index-<hash>/entries.json     the validated entries the vectors belong to
-    index-<hash>/answers.npy      one e5 passage vector per entry (question + answer), entry order
 
 A build that fails validation or loading never moves ``current``, so a broken
 index never replaces a working one.
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
     from helpline.kb.embedder import Embedder
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 2
 CURRENT = "current"
 # Training the entry classifier grows with entries x features (10,000 entries would need
 # gigabytes and hours); above this many entries the index has no classifier and retrieval
@@ -67,8 +66,6 @@ class LoadedIndex:
     docs: list[IndexDoc]
     faiss_index: Any
     classifier: EntryClassifier | None = None
-    # One e5 passage vector per entry (its question and answer), in entry order; None in old builds.
-    answer_vectors: np.ndarray | None = None
 
 
 def index_docs(entries: Sequence[Entry]) -> list[IndexDoc]:
@@ -142,9 +139,6 @@ def build_index(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     faiss.write_index(index, str(staging / "faiss.index"))
-    progress(f"embedding {len(entries)} answers as passages ...")
-    answers = embedder.encode_docs([f"{e.question}\n{e.answer}" for e in entries], show_progress=False)
-    np.save(staging / "answers.npy", np.ascontiguousarray(answers, dtype="float32"), allow_pickle=False)
     limit = int(os.environ.get(CLASSIFIER_MAX_ENTRIES_ENV, CLASSIFIER_MAX_ENTRIES))
     if len(entries) <= limit:
         progress("training the entry classifier on questions and paraphrases ...")
@@ -228,19 +222,12 @@ def load_index(path: Path, *, expected_model_id: str | None = None) -> LoadedInd
     if unknown:
         problems.append(f"manifest refers to unknown entries {sorted(unknown)[:5]}")
     classifier = EntryClassifier.load(path) if (path / "classifier.npz").is_file() else None
-    answer_vectors = None
-    if (path / "answers.npy").is_file():
-        import numpy as np
-
-        answer_vectors = np.load(path / "answers.npy", allow_pickle=False)
-        if answer_vectors.shape != (len(entries), index.d):
-            problems.append(f"answers.npy has shape {answer_vectors.shape}, expected {(len(entries), index.d)}")
     if classifier is not None and set(classifier.labels) != set(entries):
         problems.append("classifier labels do not match the entries")
     if problems:
         raise IndexMismatch([f"{path}: {p}" for p in problems])
     return LoadedIndex(path=path, manifest=manifest, entries=entries, docs=docs, faiss_index=index,
-                       classifier=classifier, answer_vectors=answer_vectors)
+                       classifier=classifier)
 
 
 def search_dense(loaded: LoadedIndex, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from actions.services import mask_key
-from bot.rasa_server import with_token_from_env
+from bot.rasa_server import with_loopback_default, with_token_from_env
 from helpline.db import Database
 from helpline.stack import Ports, stack_environment
 
@@ -19,6 +19,12 @@ def test_the_rasa_token_is_added_in_the_process_not_on_the_command_line() -> Non
     given = [*argv, "--auth-token", "explicit"]
     assert with_token_from_env(given, {"RASA_TOKEN": "env"}) == given
     assert with_token_from_env(["rasa", "train"], {"RASA_TOKEN": "env"}) == ["rasa", "train"]
+
+
+def test_rasa_listens_on_loopback_unless_told_otherwise() -> None:
+    assert with_loopback_default(["rasa", "run"], {}) == ["rasa", "run", "--interface=127.0.0.1"]
+    assert with_loopback_default(["rasa", "run"], {"HELPLINE_RASA_HOST": "10.0.0.11"})[-1] == "--interface=10.0.0.11"
+    assert with_loopback_default(["rasa", "run", "-i", "10.0.0.5"], {}) == ["rasa", "run", "-i", "10.0.0.5"]
 
 
 def test_conversation_keys_are_masked_in_the_audit_log() -> None:
