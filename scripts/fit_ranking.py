@@ -32,8 +32,6 @@ from helpline.settings import PROJECT_ROOT, Settings  # noqa: E402
 from scripts.eval_retrieval import SETS, load_items  # noqa: E402
 
 TOP_CANDIDATES = 80
-# Offer a runner-up beside an uncertain answer when its score (log-odds) is this close to the best.
-ALTERNATIVES_WITHIN = 1.5
 
 
 def tuning_items() -> list[dict]:
@@ -143,7 +141,6 @@ def fit(groups: list[tuple[np.ndarray, np.ndarray]], sets: np.ndarray, max_wrong
     }
     return RankingModel(weights={k: round(v, 5) for k, v in weights.items()}, none_score=round(model.none_score, 5),
                         answer_at=round(answer_at, 3), suggest_at=round(suggest_at, 3),
-                        alternatives_within=ALTERNATIVES_WITHIN,
                         fitted_on="even-numbered items of " + ", ".join(p.name for p in SETS if p.is_file()),
                         notes={k: round(v, 4) for k, v in notes.items()})
 

@@ -103,6 +103,15 @@ def _is_question(sentence: str) -> bool:
     return any(f" {w} " in padded for w in _QUESTION_WORDS)
 
 
+_POINTING_BACK = ("nguoi do", "nguoi nay", "ke do", "hanh vi nay", "hanh vi do", "truong hop nay", "truong hop do",
+                  "nhu vay", "nhu the", "viec nay", "viec do", "chuyen nay", "chuyen do", "vu nay", "vu do", "ho ")
+
+
+def _needs_context(sentence: str) -> bool:
+    folded = fold(sentence)
+    return len(folded.split()) < 8 or any(f" {p} " in f" {folded} " for p in _POINTING_BACK)
+
+
 def _strip_opener(sentence: str) -> str:
     words = sentence.split()
     folded = fold(sentence)
@@ -161,9 +170,12 @@ def understand(text: str) -> Question:
     else:
         questions = [i for i, s in enumerate(sentences) if _is_question(s)]
         chosen = [sentences[questions[-1]]] if questions else sentences
-        # A very short last question ("Vậy có sao không?") needs the sentence before it.
-        if questions and len(fold(chosen[0]).split()) < 6 and questions[-1] > 0:
+        # A short last question ("Vậy có sao không?") or one that points back ("người đó", "như vậy")
+        # needs the sentence before it for its subject.
+        if questions and questions[-1] > 0 and _needs_context(chosen[0]):
             chosen = [sentences[questions[-1] - 1], chosen[0]]
+    if asked_from is not None and asked_from > 0 and _needs_context(_strip_opener(chosen[0])):
+        chosen = [sentences[asked_from - 1], *chosen]
     asked = " ".join(_strip_opener(s) for s in chosen).strip() or text
     if len(sentences) == 1 and asked_from is None:
         asked = _strip_opener(sentences[0])

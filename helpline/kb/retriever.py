@@ -81,7 +81,6 @@ class _Signals:
     answer: np.ndarray
     classifier: np.ndarray
     candidate: np.ndarray
-    passage: np.ndarray  # e5 cosine to the entry's question + answer as a passage
 
 
 def _reciprocal_rank(values: np.ndarray, depth: int = 10) -> np.ndarray:
@@ -191,11 +190,7 @@ class FaqRetriever:
             probs[snap.label_entry] = snap.loaded.classifier.probability_array(text)
         candidate |= (lexical > 0) | (answer > 0) | (probs > 0.01)
         dense = np.clip((dense - DENSE_FLOOR) / (1.0 - DENSE_FLOOR), 0.0, 1.0)
-        passage = np.zeros(n, dtype=np.float64)
-        if snap.loaded.answer_vectors is not None:
-            cos = snap.loaded.answer_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
-            passage = np.clip((cos.astype(np.float64) - DENSE_FLOOR) / (1.0 - DENSE_FLOOR), 0.0, 1.0)
-        return _Signals(dense, lexical, answer, probs, candidate, passage)
+        return _Signals(dense, lexical, answer, probs, candidate)
 
     def feature_rows(self, text: str, candidates: int = 40) -> tuple[Question, np.ndarray, np.ndarray]:
         """The understood question, a candidate mask and one feature row per entry (see ranking.FEATURES)."""
@@ -220,7 +215,6 @@ class FaqRetriever:
             "dense": whole.dense, "lexical": whole.lexical, "answer": whole.answer, "classifier": whole.classifier,
             "asked_dense": asked.dense, "asked_lexical": asked.lexical, "asked_answer": asked.answer,
             "asked_classifier": asked.classifier, "dense_accented": whole.dense * accented,
-            "passage": whole.passage, "asked_passage": asked.passage,
             "old_rules_unasked": snap.old_rules * (0.0 if asks_old_law else 1.0),
             "old_rules_asked": snap.old_rules * (1.0 if asks_old_law else 0.0),
             "age_mismatch": age, "article_named": named,
@@ -228,7 +222,7 @@ class FaqRetriever:
         }
         # How each signal ranks the entry among all of them (robust to each signal's own scale).
         for name, values in (("dense", whole.dense), ("lexical", whole.lexical + whole.answer),
-                             ("classifier", whole.classifier), ("passage", whole.passage),
+                             ("classifier", whole.classifier),
                              ("asked", asked.lexical + asked.answer + asked.classifier)):
             columns[f"rank_{name}"] = _reciprocal_rank(values)
         rows = np.stack([columns[f] for f in FEATURES], axis=1)
@@ -276,14 +270,13 @@ class FaqRetriever:
         return Retrieval(query, hits, outcome, confidence, tuple(follow_ups))
 
     def alternatives(self, retrieval: Retrieval, limit: int = 2) -> list[Entry]:
-        """Entries to offer beside an answer: follow-ups of a multi-part question, then close runners-up."""
+        """Entries to offer beside an answer: follow-ups of a multi-part question, then the runners-up."""
         best = retrieval.best
         if best is None:
             return []
         chosen = [h.entry_id for h in retrieval.follow_ups]
         if retrieval.outcome is Outcome.ANSWER_WITH_ALTERNATIVES:
-            chosen += [h.entry_id for h in retrieval.hits[1:]
-                       if best.score - h.score <= self.model.alternatives_within]
+            chosen += [h.entry_id for h in retrieval.hits[1:]]
         unique = list(dict.fromkeys(i for i in chosen if i != best.entry_id))[:limit]
         return [e for i in unique if (e := self.entry(i)) is not None]
 

@@ -10,7 +10,8 @@ from helpline.kb.question import facts_of, understand
 def test_a_letter_loses_its_greeting_and_courtesy_and_keeps_the_question() -> None:
     q = understand("Chào luật sư, em có người chị họ năm nay 15 tuổi bị người quen đưa sang Trung Quốc bán "
                    "cho một gia đình. Xin hỏi người đó bị phạt tù bao nhiêu năm? Em xin cảm ơn.")
-    assert q.asked == "người đó bị phạt tù bao nhiêu năm?"
+    # The question points back ("người đó"), so the sentence it points to comes with it.
+    assert q.asked.startswith("em có người chị họ") and q.asked.endswith("người đó bị phạt tù bao nhiêu năm?")
     assert "Chào" not in q.body and "cảm ơn" not in q.body
     assert q.body.startswith("em có người chị họ")
     assert q.is_long
