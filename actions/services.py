@@ -90,7 +90,7 @@ class Services:
     def retriever(self) -> FaqRetriever:
         with self._lock:
             s = self.settings
-            return FaqRetriever(s.index_dir, self.embedder, threshold=s.answer_threshold, margin=s.answer_margin)
+            return FaqRetriever(s.index_dir, self.embedder)
 
     @cached_property
     def handoff(self) -> HandoffStore:
