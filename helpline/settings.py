@@ -27,8 +27,6 @@ _ENV_NAMES: dict[str, str] = {
     "embed_model": "HELPLINE_EMBED_MODEL",
     "embed_query_prefix": "HELPLINE_EMBED_QUERY_PREFIX",
     "embed_doc_prefix": "HELPLINE_EMBED_DOC_PREFIX",
-    "answer_threshold": "HELPLINE_ANSWER_THRESHOLD",
-    "answer_margin": "HELPLINE_ANSWER_MARGIN",
     "database_url": "DATABASE_URL",
     "tracker_db_url": "HELPLINE_TRACKER_DB_URL",
     "handoff_host": "HELPLINE_HANDOFF_HOST",
@@ -76,10 +74,6 @@ class Settings:
     embed_model: str = str(PROJECT_ROOT / "models" / "multilingual-e5-small")
     embed_query_prefix: str = "query: "
     embed_doc_prefix: str = "query: "
-    # Fused-score threshold and top-1/top-2 margin below which the bot asks
-    # instead of answering (see docs/retrieval.md).
-    answer_threshold: float = 0.3
-    answer_margin: float = 0.1
     database_url: str = ""
     tracker_db_url: str = ""
     handoff_host: str = "127.0.0.1"
