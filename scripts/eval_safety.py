@@ -1,10 +1,23 @@
-"""Evaluate helpline.safety.detect on the labelled set tests/data/safety_eval.yml.
+"""`make eval-safety`: emergency detection (helpline.safety.detect) on labelled message sets.
 
-Prints recall and precision per level, the emergency recall, the false-alarm
-rate (NONE/CONCERN items flagged IMMEDIATE/URGENT), a per-style breakdown and
-every miss. Exits 1 when a target is missed.
+Two sets:
+- tests/data/safety_eval.yml: written while the lexicon was built (in-sample: 1.000 there is a
+  regression check, not a quality claim);
+- tests/data/safety_real.yml: written by an independent writer before issue 14's tuning, never
+  used to build the lexicon. The lexicon was tuned on its even-numbered items only
+  (`--half tune`); `--half held` reports on the odd-numbered ones, which nobody tuned on.
 
-    python3 scripts/eval_safety.py [--set PATH] [--quiet]
+For each set it prints recall per level (exact level, and flagged as an emergency), per style,
+per category, the emergency recall (immediate+urgent flagged as either), the false-alarm rate
+(a none/concern message flagged immediate/urgent), the recall on missing-children and
+third-party categories, and with --misses every miss and false alarm.
+
+    python scripts/eval_safety.py [--set FILE ...] [--half all|tune|held] [--misses] [--check]
+
+Exit code 1 when a gate is crossed (always on; --check is accepted for symmetry with the other
+evaluations): on safety_eval.yml (and any other set) the old targets (emergency recall >= 0.98,
+false alarms <= 0.05); on safety_real.yml, over the whole set, regression floors a little under
+today's figures (FLOORS). Issue 14's targets are printed beside them, not gated.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +39,20 @@ if str(ROOT) not in sys.path:
 from helpline.safety import RiskLevel, detect  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "safety_eval.yml"
+REAL_SET = ROOT / "tests" / "data" / "safety_real.yml"
+SETS = (DEFAULT_SET, REAL_SET)
+# The gate on the in-sample set (and on any set given with --set other than safety_real.yml).
 TARGET_EMERGENCY_RECALL = 0.98
 TARGET_FALSE_ALARM = 0.05
+# Issue 14's targets (printed, not gated): on the unseen half of safety_real.yml.
+ISSUE_TARGETS = {"emergency_recall": 0.98, "missing_children": 1.0, "false_alarm": 0.03}
+# Regression floors on the whole of safety_real.yml (gated), a little under what the tuned
+# detector reaches, so that a lexicon change that loses ground fails `make test`.
+FLOORS = {"emergency_recall": 0.95, "missing_children": 0.95, "false_alarm": 0.04}
 LEVELS = [RiskLevel.IMMEDIATE, RiskLevel.URGENT, RiskLevel.CONCERN, RiskLevel.NONE]
 EMERGENCY = {RiskLevel.IMMEDIATE, RiskLevel.URGENT}
+MISSING_CHILDREN = ("missing_child", "child_with_stranger")
+THIRD_PARTY = ("third_party_missing", "days_no_contact")
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,32 @@ class Result:
     expected: RiskLevel
     got: RiskLevel
     reasons: tuple[str, ...]
+    category: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        return self.got in EMERGENCY
+
+    @property
+    def crosses(self) -> bool:
+        """A miss or a false alarm: the emergency line is on the wrong side."""
+        return (self.expected in EMERGENCY) != self.flagged
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else 1.0
+
+
+def recall(results: list[Result]) -> float:
+    """Share of the emergencies among ``results`` flagged immediate or urgent."""
+    em = [r for r in results if r.expected in EMERGENCY]
+    return _ratio(sum(r.flagged for r in em), len(em))
+
+
+def false_alarms(results: list[Result]) -> float:
+    """Share of the none/concern messages among ``results`` flagged immediate or urgent."""
+    other = [r for r in results if r.expected not in EMERGENCY]
+    return sum(r.flagged for r in other) / len(other) if other else 0.0
 
 
 @dataclass(frozen=True)
@@ -51,17 +101,24 @@ class Summary:
     def passed(self) -> bool:
         return self.emergency_recall >= TARGET_EMERGENCY_RECALL and self.false_alarm_rate <= TARGET_FALSE_ALARM
 
+    def in_categories(self, categories: tuple[str, ...]) -> list[Result]:
+        return [r for r in self.results if r.category in categories]
+
 
 def load_items(path: Path = DEFAULT_SET) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
-    if data.get("version") != 1:
+    if not isinstance(data, dict) or data.get("version") != 1:
         raise ValueError(f"{path}: unsupported version")
     return data["items"]
 
 
-def _ratio(num: int, den: int) -> float:
-    return num / den if den else 1.0
+def half(items: list[dict], which: str) -> list[dict]:
+    """``tune``: the even-numbered items (0, 2, ...); ``held``: the odd-numbered ones."""
+    if which == "all":
+        return items
+    keep = 0 if which == "tune" else 1
+    return [item for n, item in enumerate(items) if n % 2 == keep]
 
 
 def evaluate(items: list[dict]) -> Summary:
@@ -70,74 +127,131 @@ def evaluate(items: list[dict]) -> Summary:
     started = time.perf_counter()
     for item in items:
         risk = detect(item["text"], intent=item.get("intent"), in_emergency=bool(item.get("in_emergency")))
-        results.append(Result(item["text"], item["style"], RiskLevel(item["level"]), risk.level, risk.reasons))
+        results.append(
+            Result(item["text"], item.get("style", "?"), RiskLevel(item["level"]), risk.level, risk.reasons,
+                   str(item.get("category", "")))
+        )
     elapsed = (time.perf_counter() - started) * 1000 / max(len(items), 1)
-    emergencies = [r for r in results if r.expected in EMERGENCY]
-    others = [r for r in results if r.expected not in EMERGENCY]
-    return Summary(
-        results=results,
-        emergency_recall=_ratio(sum(r.got in EMERGENCY for r in emergencies), len(emergencies)),
-        false_alarm_rate=sum(r.got in EMERGENCY for r in others) / len(others) if others else 0.0,
-        ms_per_message=elapsed,
-    )
+    return Summary(results, recall(results), false_alarms(results), elapsed)
 
 
-def report(summary: Summary, quiet: bool = False) -> str:
+def _group_rows(res: list[Result], key: Callable[[Result], str], title: str) -> list[str]:
+    lines = [f"{title:<24}{'n':>5}{'emerg.':>7}{'recall':>8}{'others':>7}{'f.alarm':>9}{'exact':>7}"]
+    for name in sorted({key(r) for r in res}):
+        sub = [r for r in res if key(r) == name]
+        n_em = sum(r.expected in EMERGENCY for r in sub)
+        lines.append(
+            f"  {name:<22}{len(sub):>5}{n_em:>7}{(f'{recall(sub):.3f}' if n_em else '-'):>8}"
+            f"{len(sub) - n_em:>7}{(f'{false_alarms(sub):.3f}' if len(sub) > n_em else '-'):>9}"
+            f"{sum(r.got == r.expected for r in sub) / len(sub):>7.3f}"
+        )
+    return lines
+
+
+def report(summary: Summary, quiet: bool = True) -> str:
+    """The figures; unless ``quiet``, every message whose level is wrong (! = crosses the line)."""
     res = summary.results
     lines = [f"items: {len(res)}   ({summary.ms_per_message:.3f} ms per message)", ""]
-    lines.append(f"{'level':<10}{'n':>5}{'recall':>9}{'precision':>11}")
+    lines.append(f"{'level':<12}{'n':>5}{'recall':>9}{'flagged':>9}{'precision':>11}")
     for level in LEVELS:
-        n = sum(r.expected == level for r in res)
-        tp = sum(r.expected == level and r.got == level for r in res)
+        sub = [r for r in res if r.expected == level]
+        tp = sum(r.got == level for r in sub)
         predicted = sum(r.got == level for r in res)
-        lines.append(f"{level.value:<10}{n:>5}{_ratio(tp, n):>9.3f}{_ratio(tp, predicted):>11.3f}")
-    lines.append("")
-    lines.append(f"{'style':<12}{'n':>5}{'em.recall':>11}{'false alarm':>13}{'exact':>8}")
-    for style in sorted({r.style for r in res}):
-        sub = [r for r in res if r.style == style]
-        em = [r for r in sub if r.expected in EMERGENCY]
-        other = [r for r in sub if r.expected not in EMERGENCY]
         lines.append(
-            f"{style:<12}{len(sub):>5}{_ratio(sum(r.got in EMERGENCY for r in em), len(em)):>11.3f}"
-            f"{(sum(r.got in EMERGENCY for r in other) / len(other) if other else 0.0):>13.3f}"
-            f"{sum(r.got == r.expected for r in sub) / len(sub):>8.3f}"
+            f"  {level.value:<10}{len(sub):>5}{_ratio(tp, len(sub)):>9.3f}"
+            f"{_ratio(sum(r.flagged for r in sub), len(sub)):>9.3f}{_ratio(tp, predicted):>11.3f}"
         )
+    lines.append("  (recall: exact level; flagged: share flagged immediate/urgent)")
+    lines.append("")
+    lines += _group_rows(res, lambda r: r.style, "style")
+    if any(r.category for r in res):
+        lines.append("")
+        lines += _group_rows(res, lambda r: r.category or "-", "category")
     lines.append("")
     confusion = Counter((r.expected, r.got) for r in res)
     lines.append("confusion (rows expected, columns got): " + " ".join(lv.value[:4] for lv in LEVELS))
     for exp in LEVELS:
         lines.append(f"  {exp.value:<10}" + " ".join(f"{confusion[(exp, got)]:>4}" for got in LEVELS))
     lines.append("")
-    ok_recall = "OK" if summary.emergency_recall >= TARGET_EMERGENCY_RECALL else "MISSED"
-    ok_alarm = "OK" if summary.false_alarm_rate <= TARGET_FALSE_ALARM else "MISSED"
-    lines.append(
-        f"emergency recall (immediate+urgent flagged as either): {summary.emergency_recall:.3f}"
-        f"  target >= {TARGET_EMERGENCY_RECALL}  {ok_recall}"
-    )
-    lines.append(
-        f"false alarm rate (none+concern flagged as emergency):  {summary.false_alarm_rate:.3f}"
-        f"  target <= {TARGET_FALSE_ALARM}  {ok_alarm}"
-    )
+    n_em = sum(r.expected in EMERGENCY for r in res)
+    lines.append(f"emergency recall (immediate+urgent flagged as either): {summary.emergency_recall:.3f}"
+                 f"  ({sum(r.flagged for r in res if r.expected in EMERGENCY)}/{n_em})")
+    lines.append(f"false alarm rate (none+concern flagged as emergency):  {summary.false_alarm_rate:.3f}"
+                 f"  ({sum(r.flagged for r in res if r.expected not in EMERGENCY)}/{len(res) - n_em})")
+    for name, cats in (("missing children", MISSING_CHILDREN), ("third-party / no contact", THIRD_PARTY)):
+        sub = [r for r in summary.in_categories(cats) if r.expected in EMERGENCY]
+        if sub:
+            lines.append(f"recall on {name} ({'+'.join(cats)}): {recall(sub):.3f}"
+                         f"  ({sum(r.flagged for r in sub)}/{len(sub)})")
     if not quiet:
-        misses = [r for r in res if r.got != r.expected]
+        misses = sorted((r for r in res if r.got != r.expected),
+                        key=lambda r: (not r.crosses, LEVELS.index(r.expected), r.got.value))
         if misses:
             lines.append("")
-            lines.append("misses (! = crosses the emergency line):")
-            for r in sorted(misses, key=lambda r: (LEVELS.index(r.expected), r.got.value)):
-                mark = "!" if (r.expected in EMERGENCY) != (r.got in EMERGENCY) else " "
-                lines.append(f" {mark} {r.expected.value:>9} -> {r.got.value:<9} [{r.style}] {r.text}")
+            lines.append("wrong level (! = a missed emergency or a false alarm):")
+            for r in misses:
+                mark = "!" if r.crosses else " "
+                cat = f"/{r.category}" if r.category else ""
+                lines.append(f" {mark} {r.expected.value:>9} -> {r.got.value:<9} [{r.style}{cat}] {r.text}")
                 lines.append(f"{'':>27}{', '.join(r.reasons) or '-'}")
     return "\n".join(lines)
 
 
+def gates(path: Path, summary: Summary, which: str) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(issue 14 targets, reported; gates, exit 1 when one fails) for one set."""
+    targets: dict[str, bool] = {}
+    checks: dict[str, bool] = {}
+    rec, fa = summary.emergency_recall, summary.false_alarm_rate
+    kids = [r for r in summary.in_categories(MISSING_CHILDREN) if r.expected in EMERGENCY]
+    kids_recall = recall(kids)
+    name = path.name
+    if name != REAL_SET.name:
+        checks[f"{name}: emergency recall {rec:.3f} >= {TARGET_EMERGENCY_RECALL}"] = rec >= TARGET_EMERGENCY_RECALL
+        checks[f"{name}: false alarms {fa:.3f} <= {TARGET_FALSE_ALARM}"] = fa <= TARGET_FALSE_ALARM
+        return targets, checks
+    scope = {"held": "unseen half", "tune": "tuning half (not the target's scope)", "all": "whole set"}[which]
+    targets[f"{name} ({scope}): emergency recall {rec:.3f} >= {ISSUE_TARGETS['emergency_recall']}"] = (
+        rec >= ISSUE_TARGETS["emergency_recall"])
+    targets[f"{name} ({scope}): missing children {kids_recall:.3f} >= {ISSUE_TARGETS['missing_children']}"] = (
+        kids_recall >= ISSUE_TARGETS["missing_children"])
+    targets[f"{name} ({scope}): false alarms {fa:.3f} <= {ISSUE_TARGETS['false_alarm']}"] = (
+        fa <= ISSUE_TARGETS["false_alarm"])
+    if which == "all":  # the floors are whole-set figures
+        checks[f"{name}: emergency recall {rec:.3f} >= {FLOORS['emergency_recall']}"] = (
+            rec >= FLOORS["emergency_recall"])
+        checks[f"{name}: missing children {kids_recall:.3f} >= {FLOORS['missing_children']}"] = (
+            kids_recall >= FLOORS["missing_children"])
+        checks[f"{name}: false alarms {fa:.3f} <= {FLOORS['false_alarm']}"] = fa <= FLOORS["false_alarm"]
+    return targets, checks
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="labelled YAML set")
-    parser.add_argument("--quiet", action="store_true", help="do not list misses")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", type=Path, action="append", default=None, help="labelled YAML set (repeatable)")
+    parser.add_argument("--half", choices=("all", "tune", "held"), default="all",
+                        help="tune: even-numbered items, held: odd-numbered items")
+    parser.add_argument("--misses", action="store_true", help="list every message whose level is wrong")
+    parser.add_argument("--quiet", action="store_true", help="do not list misses (the default)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a gate fails (always on)")
     args = parser.parse_args(argv)
-    summary = evaluate(load_items(args.set))
-    print(report(summary, quiet=args.quiet))
-    return 0 if summary.passed else 1
+    targets: dict[str, bool] = {}
+    checks: dict[str, bool] = {}
+    for path in args.set or [p for p in SETS if p.is_file()]:
+        summary = evaluate(half(load_items(path), args.half))
+        print(f"== {path.name}, half: {args.half}")
+        print(report(summary, quiet=args.quiet or not args.misses))
+        print()
+        set_targets, set_checks = gates(path, summary, args.half)
+        targets.update(set_targets)
+        checks.update(set_checks)
+    if targets:
+        print("issue 14 targets (reported; they apply to the unseen half, --half held):")
+        for name, ok in targets.items():
+            print(f"  {'OK  ' if ok else 'MISS'} {name}")
+    print("gates (exit 1 if one fails):")
+    for name, ok in checks.items():
+        print(f"  {'OK  ' if ok else 'FAIL'} {name}")
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":
