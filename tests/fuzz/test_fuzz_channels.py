@@ -35,7 +35,7 @@ SPECIAL_TEXTS = [EMOJI_ONLY, ZERO_WIDTH_ONLY, MIXED, "a" * 10_000, "cứu " * 15
 
 
 def ip() -> str:
-    return f"10.77.{next(_n) % 250}.{next(_n) % 250}"
+    return f"127.77.{next(_n) % 250}.{next(_n) % 250}"  # loopback: the REST channel answers local clients only
 
 
 def texts_of(response: httpx.Response) -> list[str]:
