@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_send_and_numbered_choices_are_remembered(fake: FakeFacebook, store: Cha
     [delivered] = fake.to("psid1")
     assert delivered.extra["request"]["messaging_type"] == "RESPONSE"
     assert fake.requests[-1].query["access_token"] == fake.page_token
-    assert store.recall("facebook", "facebook:psid1", CHOICES_MEMO, __import__("datetime").timedelta(hours=1)) == ["/p1"]
+    assert store.recall("facebook", "facebook:psid1", CHOICES_MEMO, dt.timedelta(hours=1)) == ["/p1"]
 
 
 def test_outside_the_window_a_bot_reply_fails_permanently(fake: FakeFacebook, store: ChannelStore) -> None:
@@ -124,7 +125,8 @@ def test_staff_replies_use_human_agent_outside_the_window(fake: FakeFacebook, st
     [delivered] = fake.to("psid3")
     assert delivered.extra["request"]["tag"] == "HUMAN_AGENT"
     with pytest.raises(SendFailed):  # not configured: not tagged
-        asyncio.run(sender_for(fake, store, FACEBOOK_HUMAN_AGENT="0").send("facebook:psid3", {"text": "x"}, kind="staff"))
+        untagged = sender_for(fake, store, FACEBOOK_HUMAN_AGENT="0")
+        asyncio.run(untagged.send("facebook:psid3", {"text": "x"}, kind="staff"))
 
 
 @pytest.mark.parametrize(("mode", "permanent"), [("5xx", False), ("timeout", False), ("rate_limit", False),
