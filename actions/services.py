@@ -38,12 +38,6 @@ class ActionCall:
 current_call: contextvars.ContextVar[ActionCall | None] = contextvars.ContextVar("current_call", default=None)
 
 
-def mask_key(key: str) -> str:
-    """A conversation key for the audit log: its channel prefix, and the id masked as in every log."""
-    prefix, sep, rest = key.partition(":") if ":" in key else ("", "", key)
-    return f"{prefix}{sep}{mask_id(rest)}"
-
-
 class AuditedHandoffStore(HandoffStore):
     """The handoff store, writing each change the action server makes to the audit log."""
 
@@ -56,7 +50,7 @@ class AuditedHandoffStore(HandoffStore):
         call = current_call.get() or ActionCall()
         channel = bound.get("channel") or call.channel or "*"
         key = str(bound.get("sender_id") or call.sender_id or "")
-        line = f"{what} channel={channel} key={mask_key(key)} via={call.action or '?'}{extra}"
+        line = f"{what} channel={channel} key={mask_id(key)} via={call.action or '?'}{extra}"
         try:
             self.audit(AUDIT_ACTOR, line, ticket_id)
         except Exception:

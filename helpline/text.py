@@ -339,9 +339,17 @@ def mask_pii(text: str) -> str:
     return mask_addresses(text)
 
 
+_KEY_PREFIX = re.compile(r"^([a-z]{2,16}):(.*)$", re.DOTALL)
+
+
 def mask_id(value: str) -> str:
-    """Mask a platform user id for logs, keeping only enough to correlate lines."""
+    """Mask a platform user id or conversation key for logs, keeping only enough to correlate lines.
+
+    A conversation key keeps its channel ("telegram:12***89"): the channel is not personal.
+    """
     value = str(value)
+    if match := _KEY_PREFIX.match(value):
+        return f"{match.group(1)}:{mask_id(match.group(2))}"
     if len(value) <= 4:
         return "***"
     return f"{value[:2]}***{value[-2:]}"

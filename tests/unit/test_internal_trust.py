@@ -5,10 +5,10 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from actions.services import mask_key
 from bot.rasa_server import with_loopback_default, with_token_from_env
 from helpline.db import Database
 from helpline.stack import Ports, stack_environment
+from helpline.text import mask_id
 
 
 def test_the_rasa_token_is_added_in_the_process_not_on_the_command_line() -> None:
@@ -28,9 +28,9 @@ def test_rasa_listens_on_loopback_unless_told_otherwise() -> None:
 
 
 def test_conversation_keys_are_masked_in_the_audit_log() -> None:
-    assert mask_key("telegram:123456789") == "telegram:12***89"
-    assert mask_key("victim-0123456789") == "vi***89"
-    assert mask_key("u1") == "***" and mask_key("rest:abc") == "rest:***"
+    assert mask_id("telegram:123456789") == "telegram:12***89"
+    assert mask_id("victim-0123456789") == "vi***89"
+    assert mask_id("u1") == "***" and mask_id("rest:abc") == "rest:***"
 
 
 def test_sqlite_files_and_local_secrets_are_private(tmp_path: Path) -> None:

@@ -96,6 +96,7 @@ def test_mask_pii_hides_phones_ids_emails_but_not_hotlines() -> None:
 def test_mask_id() -> None:
     assert mask_id("1234567890") == "12***90"
     assert mask_id("abc") == "***"
+    assert mask_id("telegram:123456789") == "telegram:12***89"
 
 
 def test_clean_strips_bidi_controls_and_show_bidi_names_them() -> None:
