@@ -52,8 +52,14 @@ _COMMAS = re.compile(r"[,:()\[\]\"“”]+")
 # Boundary tokens kept in the folded stream: phrases, wildcards and look-backs stop there.
 _BREAK, _STOP = "|", "||"  # comma, end of sentence
 _QUESTION_END = frozenset({"khong", "chua", "gi", "nao", "dau"})
-_QUESTION = re.compile(r"\b(?:the nao|ra sao|o dau|la gi|bao nhieu|lam gi|co quan nao|ai)\b")
+_QUESTION = re.compile(r"\b(?:the nao|ra sao|o dau|la gi|bao nhieu|lam gi|co quan nao|ai|tai sao|vi sao)\b|^sao\b")
 _YEAR_BEFORE = frozenset({"nam", "hoi", "vao", "tu", "cuoi", "dau"})  # "nam 2019": a past story
+# Code-made cues: an age under 18 ("13 tuoi", "14t") or a school grade ("lop 9") marks a child;
+# a count before a time unit ("3 ngay", "may hom", "ca tuan") marks a duration.
+_AGE = re.compile(r"(\d{1,2})(?:t|tuoi)")
+_COUNT_WORDS = frozenset({"mot", "hai", "ba", "bon", "nam", "sau", "bay", "tam", "chin", "muoi", "may", "vai", "nhieu",
+                          "ca"})
+_TIME_UNITS = frozenset({"ngay", "hom", "tuan", "thang", "dem"})
 _FRAMES = ("hypothetical", "study", "media", "law", "resolved", "past", "present", "strong_present", "safe_close")
 
 Match = tuple[str, int, int, str]  # label, start token, end token, matched text
@@ -111,6 +117,8 @@ class _Lexicon:
     words: dict[str, frozenset[str]]
     exact_help: frozenset[str]
     third_party_immediate: frozenset[str]
+    prevention_pairs: frozenset[str]
+    anchored_groups: frozenset[str]
 
 
 def load_lexicon_data(path: Path = LEXICON_PATH) -> dict[str, Any]:
@@ -142,6 +150,8 @@ def _lexicon() -> _Lexicon:
         words={name: frozenset(ws) for name, ws in data["words"].items()},
         exact_help=frozenset(data["exact_help"]),
         third_party_immediate=frozenset(data["third_party_immediate"]),
+        prevention_pairs=frozenset(data.get("prevention_pairs", ())),
+        anchored_groups=frozenset(data.get("anchored_groups", ())),
     )
 
 
@@ -179,6 +189,7 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
         for i, t in enumerate(tokens[:-1])
         if t in _YEAR_BEFORE and re.fullmatch(r"(?:19|20)\d\d", tokens[i + 1])
     ]
+    scan += _made_cues(tokens)
     frame = {name: next((m[3] for m in scan if m[0] == f"c:{name}"), None) for name in _FRAMES}
     words = [t for t in tokens if t[0] != _BREAK]
     whole = " ".join(words)
@@ -189,6 +200,23 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
         or _QUESTION.search(whole) is not None
     )
     return _Message(tokens, whole, scan, frame, question)
+
+
+def _made_cues(tokens: list[str]) -> list[Match]:
+    """Cues found by shape rather than by phrase: a minor's age or grade, a duration."""
+    out: list[Match] = []
+    for i, t in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        age = _AGE.fullmatch(t)
+        if age and int(age.group(1)) < 18:
+            out.append(("c:child", i, i + 1, t))
+        elif t.isdigit() and nxt == "tuoi" and int(t) < 18:
+            out.append(("c:child", i, i + 2, f"{t} {nxt}"))
+        elif t == "lop" and nxt.isdigit() and int(nxt) <= 12:
+            out.append(("c:child", i, i + 2, f"{t} {nxt}"))
+        if (t.isdigit() or t in _COUNT_WORDS) and nxt in _TIME_UNITS:
+            out.append(("c:duration", i, i + 2, f"{t} {nxt}"))
+    return out
 
 
 def _hits(lex: _Lexicon, msg: _Message) -> list[_Hit]:
@@ -230,7 +258,7 @@ def _in_past(msg: _Message, position: int) -> str | None:
 def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, str, bool]:
     """(level after framing, or None if negated; why it was capped; anchored to a person)."""
     words, tokens, frame = lex.words, msg.tokens, msg.frame
-    anchored = any(t in words["objects"] for t in tokens[hit.start + 1 : hit.end])
+    anchored = hit.group in lex.anchored_groups or any(t in words["objects"] for t in tokens[hit.start + 1 : hit.end])
     j, skipped = hit.start - 1, 0
     passive = tokens[hit.start] == "bi"
     while j >= 0 and skipped < 3 and tokens[j] in words["fillers"]:
@@ -248,8 +276,8 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
     )
     if prev in words["kin_suffix"]:
         anchored = anchored or before in words["persons"]
-    elif prev in words["persons"] and not generic:
-        anchored = True
+    elif prev in words["persons"] and not generic and not (prev == "em" and before in words["not_person_before_em"]):
+        anchored = True  # "tre em" (children in general) is not a person
     level = hit.level
     # "me toi", "chi gai toi", "no": it happens to someone else, not to the person writing
     third = prev in words["third_person"] or (prev in words["persons"] and before in words["kin"])
@@ -259,7 +287,7 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
     cue = _covering(msg.marks("hypothetical"), hit.start, words["scope_end"] | {_STOP}, tokens)
     if cue:  # "neu ..." until "thi"/"se"
         return (RiskLevel.CONCERN if anchored else RiskLevel.NONE), f"hypothetical:{cue}", anchored
-    if prev in words["prevention"]:
+    if prev in words["prevention"] or f"{before} {prev}" in lex.prevention_pairs:
         return RiskLevel.NONE, f"talk_about:{prev}", anchored
     if hit.group == "help_call":  # a cry for help is never explained away
         return level, "", True
