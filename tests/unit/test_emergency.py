@@ -314,3 +314,100 @@ def test_eval_script_exit_code(tmp_path: Path) -> None:
         check=False,
     )
     assert failed.returncode == 1
+
+
+# --- issue 14: patterns added for the misses of the independent set (sentences written here) --
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a minor gone with a stranger or an online contact (the age or the grade marks the child)
+        "con trai minh 14 tuoi bo nha di theo mot dua quen qua game, 5 ngay roi khong lien lac duoc",
+        "Con gái tôi học lớp 8, đi gặp một người quen trên Facebook từ thứ bảy, đến nay vẫn chưa về",
+        "chau gai toi 16t quen a nao tren tiktok r bo di, dt tat may tu hom qua",
+        "Em họ tôi mới 13 tuổi, bị một người lạ rủ lên xe, cả nhà tìm hai ngày nay không thấy",
+        "Thằng bé nhà em 9 tuổi đi đá bóng rồi không thấy về, có người bảo thấy nó lên xe máy với người lạ",
+        # days without contact
+        "Bố tôi sang Lào làm thuê, đã ba tuần nay không gọi về, không ai biết ông ở đâu",
+        "chi toi o malaysia, 10 ngay nay khong nghe may, facebook cung khong hoat dong",
+        "Chị tôi đi Trung Quốc lấy chồng, hơn 2 tháng nay không có tin tức gì",
+        # ransom demands
+        "Có người gọi nói đang giữ chồng tôi, bắt chuyển 200 triệu, không chuyển thì đánh chết",
+        "me oi co nguoi goi doi 50 trieu chuoc anh hai",
+        "Vừa có người gọi bảo bắt được con tôi, chuyển 100 triệu trong hôm nay thì thả",
+        # being sold or moved now
+        "Chúng nó đang chuẩn bị bán em sang bên kia",
+        "Em vừa bị người ta bán cho một nhà ở Hà Nam, họ đang canh em",
+        "Chúng tôi đang bị chở lên xe tải đi đâu không biết",
+        "toi bi dua len thuyen, ko bik di dau",
+        # escaped but still abroad, hiding, hunted, unsafe
+        "Tôi vừa trốn ra được, đang ở Campuchia, không có tiền, không có giấy tờ",
+        "Họ đang tìm em, em đang nấp trong nhà dân",
+        "Chúng nó cầm súng đứng ngoài cửa, em sợ lắm",
+        "Tôi đang ở trong xe, họ khóa cửa, không cho tôi xuống",
+        "tui dang dung tren cau, tui muon ket thuc",
+    ],
+)
+def test_issue14_emergencies(text: str) -> None:
+    risk = detect(text)
+    assert risk.is_emergency, risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # headlines
+        "Báo Tuổi Trẻ: triệt phá đường dây mua bán phụ nữ sang Trung Quốc",
+        "Công an giải cứu 15 nạn nhân bị lừa bán sang Campuchia",
+        # history: over, back home
+        "Năm 2019 tôi bị bán sang Trung Quốc, giờ đã về quê, tôi có được trợ cấp không?",
+        "Mẹ tôi bị bán sang Trung Quốc khi tôi còn nhỏ, giờ tôi muốn tìm mẹ",
+        # where / why questions about others, statistics
+        "Tại sao người bị giữ ở các khu lừa đảo không trốn được?",
+        "Sao nhiều bạn trẻ bị dụ sang Campuchia vậy?",
+        "Bao nhieu nguoi Viet bi mua ban moi nam?",
+        "Bao nhiêu trẻ em mất tích mỗi năm ở Việt Nam?",
+        # compensation, rights, procedure, general questions from families
+        "Tôi bị lừa bán, giờ đã về, muốn kiện đòi bồi thường tổn thất thì làm thế nào?",
+        "Khi có người thân mất liên lạc ở nước ngoài thì gia đình nên làm gì?",
+        "Gia đình có người thân mất tích ở nước ngoài cần chuẩn bị giấy tờ gì để trình báo?",
+        "Gọi số nào để cầu cứu khi bị giữ ở nước ngoài?",
+        # talk about others: "tre em" is children in general, "phong chong" is prevention
+        "Tôi muốn viết bài về các vụ bắt cóc trẻ em đòi tiền chuộc",
+        "Có tài liệu nào dạy học sinh phòng chống bị lừa bán không?",
+        "toi doc duoc tin nhieu tre em bi bat coc o mien nui",
+    ],
+)
+def test_issue14_talk_about_danger_is_not_an_emergency(text: str) -> None:
+    risk = detect(text)
+    assert not risk.is_emergency, risk
+
+
+def test_age_and_grade_mark_a_child_but_adults_do_not() -> None:
+    assert detect("con bé 12t đi chơi với người quen qua mạng, từ hôm qua không về").level == IMMEDIATE
+    assert detect("ban toi hoc lop 7 bo nha di, goi khong duoc").is_emergency
+    adult = detect("anh ấy 25 tuổi đi chơi với bạn quen qua mạng rồi")
+    assert not adult.is_emergency, adult
+
+
+def test_a_duration_needs_no_contact_to_matter() -> None:
+    assert detect("3 ngay nay em toi khong nghe may").is_emergency
+    assert not detect("em lam o day 3 ngay roi, vui lam").is_emergency
+
+
+def test_halves_split_even_and_odd_items() -> None:
+    module = _load_eval_script()
+    items = [{"n": n} for n in range(7)]
+    assert [i["n"] for i in module.half(items, "tune")] == [0, 2, 4, 6]
+    assert [i["n"] for i in module.half(items, "held")] == [1, 3, 5]
+    assert module.half(items, "all") == items
+
+
+def test_real_set_messages_are_not_copied_into_the_lexicon() -> None:
+    module = _load_eval_script()
+    phrases = set(_all_phrases())
+    items = module.load_items(module.REAL_SET)
+    assert len(items) >= 400 and all(i.get("category") for i in items)
+    copied = [i["text"] for i in items if len(fold(i["text"]).split()) >= 4 and fold(i["text"]) in phrases]
+    assert not copied
