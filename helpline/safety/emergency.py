@@ -255,6 +255,14 @@ def _in_past(msg: _Message, position: int) -> str | None:
     return msg.frame["past"] if msg.frame["past"] and not present else None
 
 
+def _writer_is_subject(lex: _Lexicon, hit: _Hit, prev: str, before: str, tokens: list[str]) -> bool:
+    """The person writing is the one it happens to: "toi bi nhot", "giet toi" (not "con toi bi ...")."""
+    writer, kin = lex.words["writer"], lex.words["kin"]
+    if prev in writer and before not in kin and before not in lex.words["not_person_before_em"]:
+        return True
+    return any(t in writer for t in tokens[hit.start + 1 : hit.end])
+
+
 def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, str, bool]:
     """(level after framing, or None if negated; why it was capped; anchored to a person)."""
     words, tokens, frame = lex.words, msg.tokens, msg.frame
@@ -323,7 +331,7 @@ def detect(text: str, *, intent: str | None = None, in_emergency: bool = False) 
     frame = msg.frame
     level = RiskLevel.NONE
     reasons: list[str] = []
-    talk_about = first_person = False
+    talk_about = first_person = writer = kept_immediate = False
     if msg.words in lex.exact_help:
         level = RiskLevel.IMMEDIATE
         reasons.append(f"help_call:{msg.words}")
@@ -331,6 +339,13 @@ def detect(text: str, *, intent: str | None = None, in_emergency: bool = False) 
         judged, why, anchored = _judge(lex, hit, msg)
         if judged is None:
             continue
+        if judged == RiskLevel.IMMEDIATE:
+            j = hit.start - 1
+            while j >= 0 and msg.tokens[j] in lex.words["fillers"]:
+                j -= 1
+            prev, before = (msg.tokens[j] if j >= 0 else ""), (msg.tokens[j - 1] if j > 0 else "")
+            writer = writer or _writer_is_subject(lex, hit, prev, before, msg.tokens)
+            kept_immediate = kept_immediate or hit.group in lex.third_party_immediate
         level = judged if _RANK[judged] > _RANK[level] else level
         reasons.append(f"{hit.group}:{hit.phrase}")
         if why:
@@ -339,6 +354,11 @@ def detect(text: str, *, intent: str | None = None, in_emergency: bool = False) 
         elif anchored and judged in _EMERGENCY:
             first_person = True
 
+    # A relative or a neighbour reporting (issue 14's "urgent"): the writer is not the one in danger
+    # this minute, unless a child is being taken or someone harms themself right now.
+    if level == RiskLevel.IMMEDIATE and msg.marks("reporter") and not writer and not kept_immediate:
+        level = RiskLevel.URGENT
+        reasons.append("reported_by_third_party")
     if intent == "emergency" and level not in _EMERGENCY:
         framed = talk_about or any(frame[n] for n in ("study", "media", "law", "resolved", "hypothetical"))
         if not framed and not _in_past(msg, len(msg.tokens)):

@@ -52,7 +52,6 @@ def _load_eval_script():
         "help",
         "SOS",
         "Cứu!!!",
-        "Con tôi mất tích từ sáng, có người lạ dắt đi",
         "e bi ep lua dao o cpc, ko du chi tieu la bi dien giat",
         "cứu\u200b tôi",  # zero-width space
         "Cứu tôi",  # decomposed (NFD) input
@@ -77,6 +76,7 @@ def test_immediate_in_every_spelling(text: str) -> None:
         "ngay mai moi gioi den don toi di, bme ep",
         "Tôi nợ công ty 5000 đô, phải làm trả nợ mới được về",
         "hộ chiếu bị giữ rồi, giờ sao",
+        "Con tôi mất tích từ sáng, có người lạ dắt đi",  # issue 14: a child gone is urgent (steps + ticket)
     ],
 )
 def test_urgent_situations_are_emergencies(text: str) -> None:
@@ -385,7 +385,7 @@ def test_issue14_talk_about_danger_is_not_an_emergency(text: str) -> None:
 
 
 def test_age_and_grade_mark_a_child_but_adults_do_not() -> None:
-    assert detect("con bé 12t đi chơi với người quen qua mạng, từ hôm qua không về").level == IMMEDIATE
+    assert detect("con bé 12t đi chơi với người quen qua mạng, từ hôm qua không về").level == URGENT
     assert detect("ban toi hoc lop 7 bo nha di, goi khong duoc").is_emergency
     adult = detect("anh ấy 25 tuổi đi chơi với bạn quen qua mạng rồi")
     assert not adult.is_emergency, adult
