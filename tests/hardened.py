@@ -17,8 +17,9 @@ import os
 import re
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,17 @@ REDIS_PORT = int(os.environ.get("HELPLINE_TEST_REDIS_PORT", "6379"))
 DB_PASSWORD = "db-password-never-logged-42"  # trust auth ignores it; the log scan looks for it
 CHANNEL_NAMES = ("rest", "web", "telegram", "zalo", "zalobot", "facebook")
 STAFF = {"agent": ("nhanvien", "mat-khau-nhan-vien-hardened"), "supervisor": ("giamsat", "mat-khau-giam-sat-hardened")}
+
+
+def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"{what}: not met within {timeout:.0f} s")
 
 
 def free_port() -> int:

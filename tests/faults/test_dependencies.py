@@ -13,9 +13,8 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +24,7 @@ from helpline.channels.outbox import Outbox
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import LATE_REASON
 from tests.fakes.webhooks import new_mid, new_sender, signed, text_event
-from tests.hardened import Hardened
+from tests.hardened import Hardened, until
 
 _n = itertools.count(int(time.time() * 10) % 1_000_000)
 FAQ = "Tội mua bán người bị phạt mấy năm?"
@@ -43,16 +42,6 @@ def next_mid(channel: str = "telegram") -> str:
 
 def say(hard: Hardened, channel: str, sender: str, mid: str, text: str) -> httpx.Response:
     return hard.webhook(channel, *signed(channel, text_event(channel, sender, mid, text)))
-
-
-def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not met within {timeout:.0f} s")
 
 
 def kill9(hard: Hardened, name: str) -> None:

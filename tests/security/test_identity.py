@@ -16,9 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,22 +25,12 @@ from helpline import replies
 from helpline.handoff import HandoffStore, Ticket
 from helpline.stack import PROJECT_ROOT, RASA_VENV
 from tests.fakes.webhooks import new_mid, new_sender, signed, text_event
-from tests.hardened import Hardened
+from tests.hardened import Hardened, until
 
 _n = itertools.count(int(time.time() * 10) % 1_000_000 + 500_000)
 DANGER = "cuu toi voi, toi bi nhot o Campuchia"
 ASK_HUMAN = "tôi muốn gặp nhân viên"
 DELETE = "xóa dữ liệu của tôi"
-
-
-def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not met within {timeout:.0f} s")
 
 
 def ip() -> str:
