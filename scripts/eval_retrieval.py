@@ -37,6 +37,7 @@ from helpline.kb.ranking import Outcome as Policy  # noqa: E402
 from helpline.kb.retriever import FaqRetriever  # noqa: E402
 from helpline.settings import PROJECT_ROOT, Settings  # noqa: E402
 from helpline.text import fold  # noqa: E402
+from scripts.evaluation import half, print_checks  # noqa: E402
 
 SHORT_SET = PROJECT_ROOT / "tests" / "data" / "retrieval_eval.yml"
 REAL_SET = PROJECT_ROOT / "tests" / "data" / "retrieval_real.yml"
@@ -93,13 +94,6 @@ def load_items(path: Path) -> list[dict]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     # The golden set labels one entry per item as `id`; the evaluation sets use `ids`.
     return [{**i, "ids": i.get("ids", [i["id"]] if "id" in i else [])} for i in data["items"]]
-
-
-def half(items: list[dict], which: str) -> list[dict]:
-    if which == "all":
-        return items
-    keep = 0 if which == "tune" else 1
-    return [item for n, item in enumerate(items) if n % 2 == keep]
 
 
 def evaluate(retriever: FaqRetriever, items: list[dict]) -> list[Outcome]:
@@ -226,12 +220,8 @@ def main() -> int:
                 continue
             target = TARGETS["top1_long_story"] if style == "long_story" else TARGETS["top1_style"]
             targets[f"short: top-1 {style} {st['top1']:.3f} >= {target}"] = st["top1"] >= target
-    print("\nissue 12 targets (reported):")
-    for name, ok in targets.items():
-        print(f"  {'OK  ' if ok else 'MISS'} {name}")
-    print("\nregression floors (--check):")
-    for name, ok in checks.items():
-        print(f"  {'OK  ' if ok else 'FAIL'} {name}")
+    print_checks("\nissue 12 targets (reported):", targets, "MISS")
+    print_checks("\nregression floors (--check):", checks)
     return 1 if args.check and not all(checks.values()) else 0
 
 

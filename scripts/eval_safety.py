@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from helpline.safety import RiskLevel, detect  # noqa: E402
+from scripts.evaluation import half, print_checks  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "safety_eval.yml"
 REAL_SET = ROOT / "tests" / "data" / "safety_real.yml"
@@ -112,14 +113,6 @@ def load_items(path: Path = DEFAULT_SET) -> list[dict]:
     if not isinstance(data, dict) or data.get("version") != 1:
         raise ValueError(f"{path}: unsupported version")
     return data["items"]
-
-
-def half(items: list[dict], which: str) -> list[dict]:
-    """``tune``: the even-numbered items (0, 2, ...); ``held``: the odd-numbered ones."""
-    if which == "all":
-        return items
-    keep = 0 if which == "tune" else 1
-    return [item for n, item in enumerate(items) if n % 2 == keep]
 
 
 def evaluate(items: list[dict]) -> Summary:
@@ -246,12 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         targets.update(set_targets)
         checks.update(set_checks)
     if targets:
-        print("issue 14 targets (reported; they apply to the unseen half, --half held):")
-        for name, ok in targets.items():
-            print(f"  {'OK  ' if ok else 'MISS'} {name}")
-    print("gates (exit 1 if one fails):")
-    for name, ok in checks.items():
-        print(f"  {'OK  ' if ok else 'FAIL'} {name}")
+        print_checks("issue 14 targets (reported; they apply to the unseen half, --half held):", targets, "MISS")
+    print_checks("gates (exit 1 if one fails):", checks)
     return 0 if all(checks.values()) else 1
 
 

@@ -30,6 +30,7 @@ from helpline.kb.ranking import FEATURES, FIXED_WEIGHTS, HAND_SET, MODEL_FILE, O
 from helpline.kb.retriever import POOL, FaqRetriever  # noqa: E402
 from helpline.settings import PROJECT_ROOT, Settings  # noqa: E402
 from scripts.eval_retrieval import SETS, load_items  # noqa: E402
+from scripts.evaluation import half  # noqa: E402
 
 TOP_CANDIDATES = 80
 
@@ -39,7 +40,7 @@ def tuning_items() -> list[dict]:
     items = []
     for path in SETS:
         if path.is_file():
-            items += [{**i, "set": path.name} for n, i in enumerate(load_items(path)) if n % 2 == 0]
+            items += [{**i, "set": path.name} for i in half(load_items(path), "tune")]
     return items
 
 
