@@ -1,7 +1,9 @@
-"""action_emergency: the hotline at once, a ticket for staff, and the bot paused."""
+"""action_emergency: the hotline at once (with a family's practical steps when urgent), a ticket, the bot paused."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -9,8 +11,22 @@ from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import open_ticket
+from actions.services import get_services
 from helpline import replies
 from helpline.safety import RiskLevel, detect
+
+logger = logging.getLogger(__name__)
+
+
+async def _urgent_steps(text: str) -> str | None:
+    """The handbook's practical steps for a third-party report (a missing relative, a ransom demand)."""
+    try:
+        services = get_services()
+        entry = await asyncio.to_thread(services.retriever.best_among, text, services.urgent_steps)
+    except Exception:
+        logger.exception("could not find the practical steps for an urgent report")
+        return None
+    return replies.urgent_steps(entry) if entry else None
 
 
 class ActionEmergency(Action):
@@ -22,10 +38,15 @@ class ActionEmergency(Action):
     ) -> list[dict[str, Any]]:
         # The reply goes first: nothing below may delay or prevent it.
         dispatcher.utter_message(text=replies.EMERGENCY_REPLY)
-        risk = detect(tracker.latest_message.get("text") or "", intent="emergency")
+        said = [replies.EMERGENCY_REPLY]
+        text = tracker.latest_message.get("text") or ""
+        risk = detect(text, intent="emergency")
         level = risk.level if risk.is_emergency else RiskLevel.URGENT
+        if risk.level is RiskLevel.URGENT and (steps := await _urgent_steps(text)):
+            dispatcher.utter_message(text=steps)
+            said.append(steps)
         reasons = risk.reasons or ("intent:emergency",)
-        ticket = await open_ticket(tracker, level.value, reasons)
+        ticket = await open_ticket(tracker, level.value, reasons, said)
         if ticket is None:
             dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
             return []

@@ -48,21 +48,25 @@ def conversation_of(tracker: Tracker) -> tuple[str, str]:
     return channel, key
 
 
-async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str]) -> Ticket | None:
+async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str],
+                      said: Sequence[str] = ()) -> Ticket | None:
     """Open (or join) the person's ticket; None if the store is unavailable.
 
-    During a database outage the request is spooled to disk and the handoff service opens
-    it as soon as the database is back (:mod:`helpline.handoff.spool`): the ticket is late, not lost.
+    ``said`` are the bot's replies of this turn (not yet in the tracker): staff see what the
+    person was told. During a database outage the request is spooled to disk and the handoff
+    service opens it as soon as the database is back (:mod:`helpline.handoff.spool`): the
+    ticket is late, not lost.
     """
     channel, key = conversation_of(tracker)
-    history = recent_messages(tracker)
+    told = [("bot", text) for text in said]
+    history = recent_messages(tracker) + told
 
     def _open() -> Ticket:
         store = get_services().handoff
         # A ticket already open has the earlier transcript: add only what is new.
         messages = history
         if store.open_ticket_for(channel, key) is not None:
-            messages = [m for m in history[-1:] if m[0] == "user"]
+            messages = [m for m in recent_messages(tracker)[-1:] if m[0] == "user"] + told
         return store.open_ticket(channel, key, priority, tuple(reasons), messages)
 
     try:

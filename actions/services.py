@@ -18,6 +18,7 @@ from typing import Any
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import TicketSpool
 from helpline.kb.embedder import Embedder
+from helpline.kb.entries import load_urgent_steps
 from helpline.kb.retriever import FaqRetriever
 from helpline.settings import Settings
 from helpline.text import mask_id
@@ -85,6 +86,11 @@ class Services:
         with self._lock:
             s = self.settings
             return FaqRetriever(s.index_dir, self.embedder)
+
+    @cached_property
+    def urgent_steps(self) -> tuple[str, ...]:
+        """Entries that tell a family what to do now (knowledge_base/urgent_steps.yml)."""
+        return load_urgent_steps(self.settings.kb_dir.parent / "urgent_steps.yml")
 
     @cached_property
     def handoff(self) -> HandoffStore:

@@ -95,6 +95,14 @@ def faq_answer_with_alternatives(entry: Entry, alternatives: Sequence[Entry]) ->
     return "\n".join(lines), buttons + [Button(e.question[:60], faq_payload(e.id)) for e in alternatives[:2]]
 
 
+URGENT_STEPS_INTRO = "Trong lúc chờ, đây là những việc gia đình nên làm ngay:"
+
+
+def urgent_steps(entry: Entry) -> str:
+    """The practical steps of a handbook answer, given with the hotlines after a third-party report."""
+    return f"{URGENT_STEPS_INTRO}\n{entry.answer.strip()}\nCăn cứ: {entry.citation}."
+
+
 def faq_more(entry: Entry) -> str:
     body = entry.more.strip() or entry.answer.strip()
     return f"{body}\nCăn cứ: {entry.citation}."

@@ -83,6 +83,12 @@ def load_verified_numbers(path: Path) -> dict[str, VerifiedNumber]:
     return numbers
 
 
+def load_urgent_steps(path: Path) -> tuple[str, ...]:
+    """Ids of the entries whose answers are the practical steps after a third-party report."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple(str(i) for i in data.get("entries", []))
+
+
 def phone_numbers_in(text: str) -> list[str]:
     """Phone-like numbers in a text (digits only), ignoring money amounts and article numbers."""
     found = []

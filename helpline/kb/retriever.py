@@ -269,6 +269,18 @@ class FaqRetriever:
                                           float(part_rows[i, 1]), float(part_rows[i, 3])))
         return Retrieval(query, hits, outcome, confidence, tuple(follow_ups))
 
+    def best_among(self, text: str, entry_ids: Sequence[str]) -> Entry | None:
+        """The entry among ``entry_ids`` that best answers the text (None if none of them is indexed)."""
+        self.maybe_reload()
+        snap = self._snapshot
+        position = {entry_id: i for i, entry_id in enumerate(snap.entry_ids)}
+        allowed = [position[i] for i in entry_ids if i in position]
+        if not allowed or not clean(text):
+            return None
+        _, _, rows = self.feature_rows(clean(text))
+        scores = self.model.scores(rows[allowed])
+        return self.entry(snap.entry_ids[allowed[int(np.argmax(scores))]])
+
     def alternatives(self, retrieval: Retrieval, limit: int = 2) -> list[Entry]:
         """Entries to offer beside an answer: follow-ups of a multi-part question, then the runners-up."""
         best = retrieval.best

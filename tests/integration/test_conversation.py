@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 
+from helpline import replies
 from helpline.text import mask_id
 from tests.integration.conftest import Bot
 
@@ -124,3 +125,21 @@ def test_staff_reply_reaches_a_rest_user_with_their_next_message(bot: Bot) -> No
     texts = [m.get("text") for m in bot.say(sender, "vâng ạ")]
     assert "Chào bạn, mình là nhân viên tổng đài 111." in texts
     assert not any("Chào bạn, mình là nhân viên" in (m.get("text") or "") for m in bot.say(sender, "ok"))
+
+
+def test_a_family_reporting_a_missing_child_gets_the_steps_at_once_and_staff_see_them(bot: Bot) -> None:
+    sender = new_sender()
+    report = "con gai toi 13 tuoi di theo mot nguoi quen tren facebook, 3 ngay nay khong lien lac duoc"
+    messages = bot.say(sender, report)
+    texts = [m.get("text", "") for m in messages]
+    assert texts[0] == replies.EMERGENCY_REPLY, "the hotlines come first"
+    steps = next(t for t in texts if t.startswith(replies.URGENT_STEPS_INTRO))
+    assert "Căn cứ:" in steps and "113" in steps and "Công an" in steps
+    [ticket] = [t for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")]
+    assert ticket["priority"] == "urgent"
+    token = bot.stack.env["HELPLINE_STAFF_TOKEN"]
+    detail = bot.http.get(f"{bot.handoff}/api/tickets/{ticket['id']}", headers={"Authorization": f"Bearer {token}"})
+    detail.raise_for_status()
+    lines = [m["text"] for m in detail.json()["messages"]]
+    assert lines.index(replies.EMERGENCY_REPLY) > 0 and steps.splitlines()[1] in "\n".join(lines), \
+        "staff see what the person was told"

@@ -14,7 +14,10 @@ import actions.services as services_module
 from actions.emergency import ActionEmergency
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
+from helpline import replies
 from helpline.handoff import HandoffStore
+from helpline.kb.entries import load_entries
+from helpline.settings import Settings
 
 
 def tracker(text: str, sender: str = "rest:u1", intent: str = "ask_faq") -> Tracker:
@@ -74,7 +77,10 @@ def test_emergency_opens_a_ticket_and_pauses(monkeypatch: pytest.MonkeyPatch, st
     assert ticket.priority == "immediate" and ticket.channel == "rest"
     assert any("nhot" in r for r in ticket.reasons)
     full = store.get(ticket.id)
-    assert full is not None and [m.text for m in full.messages][-1] == "cuu toi voi toi bi nhot"
+    assert full is not None
+    # Staff see the message and what the person was told, in order.
+    assert [(m.author, m.text) for m in full.messages][-2:] == [
+        ("user", "cuu toi voi toi bi nhot"), ("bot", replies.EMERGENCY_REPLY)]
 
     # A second alert from the same person joins the ticket without repeating the transcript.
     run(ActionEmergency(), tracker("ho dang den", intent="emergency"))
@@ -97,3 +103,44 @@ def test_ask_human_opens_a_normal_ticket(monkeypatch: pytest.MonkeyPatch, store:
     texts, events = run(ActionHandoff(), tracker("cho tôi gặp nhân viên", intent="ask_human"))
     assert "111" in texts[0] and events and events[0]["event"] == "pause"
     assert store.list_tickets()[0].priority == "normal"
+
+
+class StepsRetriever(BrokenRetriever):
+    """Picks the first allowed entry, as the real ranking would pick the best (tested in test_retrieval)."""
+
+    def __init__(self) -> None:
+        self.entries = {e.id: e for e in load_entries(Settings.from_env().kb_dir)}
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def best_among(self, text: str, entry_ids: tuple[str, ...]) -> Any:
+        self.asked.append((text, entry_ids))
+        return self.entries[entry_ids[0]]
+
+
+def test_an_urgent_report_gets_the_familys_steps_in_the_same_turn(monkeypatch: pytest.MonkeyPatch,
+                                                                  store: HandoffStore) -> None:
+    services = FakeServices(store)
+    services.retriever = StepsRetriever()  # type: ignore[assignment]
+    services.urgent_steps = ("bao-tin-tre-em-mat-tich",)  # type: ignore[attr-defined]
+    monkeypatch.setattr(services_module, "_services", services)
+    report = "con toi 14 tuoi di theo nguoi quen tren mang, 3 ngay nay khong lien lac duoc"
+    texts, events = run(ActionEmergency(), tracker(report, intent="emergency"))
+    assert texts[0] == replies.EMERGENCY_REPLY
+    steps = texts[1]
+    assert steps.startswith(replies.URGENT_STEPS_INTRO) and "Căn cứ:" in steps and "113" in steps
+    assert services.retriever.asked == [(report, ("bao-tin-tre-em-mat-tich",))]
+    [ticket] = store.list_tickets()
+    assert ticket.priority == "urgent"
+    full = store.get(ticket.id)
+    assert full is not None and [m.text for m in full.messages][-2:] == [replies.EMERGENCY_REPLY, steps]
+    assert {"event": "pause", "timestamp": None} in events
+
+
+def test_an_immediate_danger_gets_no_steps_to_read(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+    services = FakeServices(store)
+    services.retriever = StepsRetriever()  # type: ignore[assignment]
+    services.urgent_steps = ("bao-tin-tre-em-mat-tich",)  # type: ignore[attr-defined]
+    monkeypatch.setattr(services_module, "_services", services)
+    texts, _ = run(ActionEmergency(), tracker("cuu toi voi toi bi nhot", intent="emergency"))
+    assert not any(t.startswith(replies.URGENT_STEPS_INTRO) for t in texts)
+    assert services.retriever.asked == []

@@ -12,7 +12,7 @@ import yaml
 
 from helpline.errors import IndexMismatch
 from helpline.kb.embedder import Embedder
-from helpline.kb.entries import Entry, load_entries
+from helpline.kb.entries import Entry, load_entries, load_urgent_steps
 from helpline.kb.index import build_index, current_index_path, load_index
 from helpline.kb.ranking import FEATURES, FIXED_WEIGHTS, MODEL_FILE, Outcome, RankingModel
 from helpline.kb.retriever import FaqRetriever
@@ -166,3 +166,18 @@ def test_the_shipped_ranking_model_loads_and_names_known_features() -> None:
     assert set(model.weights) <= set(FEATURES)
     assert 0 < model.suggest_at <= model.answer_at < 1
     assert model.weights["age_mismatch"] == FIXED_WEIGHTS["age_mismatch"]
+
+
+@pytest.mark.parametrize(("report", "wanted"), [
+    ("con toi 14 tuoi di theo nguoi quen tren mang, 3 ngay nay khong lien lac duoc", {"bao-tin-tre-em-mat-tich"}),
+    ("Có người gọi nói đang giữ anh tôi ở Campuchia, đòi 10.000 đô mới thả",
+     {"dau-hieu-lua-dao-tien-chuoc", "bao-tin-lo-chuyen-tien-chuoc"}),
+    ("chi gai toi sang trung quoc lam viec, 2 tuan nay mat lien lac",
+     {"bao-tin-nguoi-than-mat-lien-lac", "bao-tin-yeu-cau-giai-cuu", "bao-tin-nho-giai-cuu-o-nuoc-ngoai"}),
+])
+def test_an_urgent_report_finds_the_familys_steps(retriever: FaqRetriever, settings: Settings, report: str,
+                                                  wanted: set[str]) -> None:
+    steps = load_urgent_steps(settings.kb_dir.parent / "urgent_steps.yml")
+    assert set(steps) <= set(retriever.entries), "urgent_steps.yml names entries that do not exist"
+    entry = retriever.best_among(report, steps)
+    assert entry is not None and entry.id in wanted
