@@ -20,7 +20,8 @@ export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale lint validate \
-        train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean
+        train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean \
+        safety-review
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -84,6 +85,9 @@ kb-validate: $(ACT_VENV)/.installed ## check the knowledge-base content (no mode
 
 kb-review: $(ACT_VENV)/.installed ## list entries whose facts are due for a re-check
 	$(APY) -m helpline.kb review
+
+safety-review: $(ACT_VENV)/.installed ## export staff-labelled cases, masked, to var/safety_review.yml for review (DAYS=N, OUT=file)
+	$(APY) -m helpline.handoff.safety_review $(if $(DAYS),--since $(DAYS)) $(if $(OUT),--out $(OUT))
 
 lint: $(ACT_VENV)/.installed ## ruff
 	$(ACT_VENV)/bin/ruff check --no-cache .

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from helpline.db import Database, Dialect, Query, from_db_ts
 from helpline.errors import HandoffError
+from helpline.handoff.feedback import check_label
 from helpline.handoff.models import (
     FLOOD_REASON,
     PRIORITIES,
@@ -281,12 +282,21 @@ class DeskMixin:
             self._audit_q(q, by, "add_note", ticket_id, stamp)
         return Note(note_id, ticket_id, by, text, now)
 
-    def close_ticket(self, ticket_id: int, by: str) -> tuple[Ticket, bool]:
+    def close_ticket(self, ticket_id: int, by: str, label: str | None = None,
+                     note: str | None = None) -> tuple[Ticket, bool]:
         """Resolve a ticket and, in the same transaction, mark the bot's resume as pending. Audited.
+
+        ``label`` (one of :data:`helpline.handoff.models.LABELS`) and ``note`` are the staff
+        member's feedback on the bot's safety call, stored with the ticket when this call closes it.
 
         Returns:
             The ticket and whether this call closed it (False if it was already closed).
+
+        Raises:
+            ValueError: Unknown label or a note too long (nothing is changed).
         """
+        if label is not None:
+            label, note = check_label(label, note)
         with self._db.transaction("resolve a ticket") as q:
             now = self._now()
             stamp = self._d.ts(now)
@@ -299,6 +309,8 @@ class DeskMixin:
                 q.run("UPDATE handoff_ticket_state SET resume_pending = 1, resume_attempts = 0, resume_error = NULL, "
                       "resume_next_at = ? WHERE ticket_id = ?", (lease, ticket_id))
                 self._audit_q(q, by, "resolve", ticket_id, stamp)
+                if label is not None:
+                    self._store()._write_label(q, ticket_id, by, label, note, stamp)
             ticket = self._store()._load(q, ticket_id)
         if ticket is None:
             raise HandoffError(f"ticket {ticket_id} does not exist")

@@ -22,6 +22,12 @@ PRIORITIES: tuple[str, ...] = ("immediate", "urgent", "concern", "normal")
 STATUSES: tuple[str, ...] = ("open", "resolved")
 AUTHORS: tuple[str, ...] = ("user", "bot", "staff", "system")
 
+# Staff feedback on a ticket (issue 14): the bot's call was right, a false alarm, or came too late.
+Label = Literal["real_emergency", "not_emergency", "flag_earlier"]
+LABELS: tuple[str, ...] = ("real_emergency", "not_emergency", "flag_earlier")
+# Priorities at which the bot treated the message as an emergency (reply, handoff).
+EMERGENCY_PRIORITIES: tuple[str, ...] = ("immediate", "urgent")
+
 PRIORITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(PRIORITIES)}
 
 
@@ -195,3 +201,24 @@ class DeskStats:
     @property
     def open_total(self) -> int:
         return sum(self.open_by_priority.values())
+
+
+@dataclass(frozen=True)
+class TicketLabel:
+    """Staff feedback on a ticket: :data:`LABELS`, an optional note, who and when."""
+
+    ticket_id: int
+    label: Label
+    note: str | None
+    labelled_by: str
+    labelled_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FeedbackWeek:
+    """Per ISO week (Monday): misses (``flag_earlier``) and false alarms (``not_emergency`` on an emergency)."""
+
+    week: dt.date
+    misses: int
+    false_alarms: int
+    labelled: int

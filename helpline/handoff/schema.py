@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helpline.handoff.models import AUTHORS, PRIORITIES, STATUSES
+from helpline.handoff.models import AUTHORS, LABELS, PRIORITIES, STATUSES
 
 
 def _in(values: Sequence[str]) -> str:
@@ -69,4 +69,14 @@ EXTRA_SCHEMA: tuple[str, ...] = (
         user_id BIGINT PRIMARY KEY REFERENCES staff_users (id) ON DELETE CASCADE, secret TEXT NOT NULL,
         last_step BIGINT NOT NULL DEFAULT 0, created_at {ts} NOT NULL)""",
 )
-SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA
+# Staff feedback on the bot's safety call (issue 14), one row per ticket, again a table of its own:
+# set when resolving (real_emergency / not_emergency / flag_earlier) or by "Báo sót" on a ticket the
+# bot did not escalate. Deleted with the ticket (retention).
+FEEDBACK_SCHEMA: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS handoff_ticket_labels (
+        ticket_id BIGINT PRIMARY KEY REFERENCES handoff_tickets (id) ON DELETE CASCADE,
+        label TEXT NOT NULL CHECK (label IN ({_in(LABELS)})), note TEXT,
+        labelled_by TEXT NOT NULL, labelled_at {{ts}} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS handoff_ticket_labels_at ON handoff_ticket_labels (labelled_at)",
+)
+SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA

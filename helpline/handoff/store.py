@@ -15,6 +15,7 @@ from typing import Any
 from helpline.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.errors import HandoffError
 from helpline.handoff.desk import DeskMixin
+from helpline.handoff.feedback import FeedbackMixin
 from helpline.handoff.models import (
     AUTHORS,
     FLOOD_REASON,
@@ -71,7 +72,7 @@ def _check_author(author: str) -> str:
     return author
 
 
-class HandoffStore(DeskMixin):
+class HandoffStore(DeskMixin, FeedbackMixin):
     """Handoff tickets, their transcripts and the staff audit log.
 
     Build one with :meth:`from_url`. The schema is created on first use. A
