@@ -33,7 +33,9 @@ from connectors.turn import (
     finish_turn,
     limited_turn,
     location_turn,
+    media_note,
     media_turn,
+    protected_turn,
     remember_offered,
     run_turn,
     screen_payload,
@@ -277,20 +279,24 @@ class SignedWebhookInput(InputChannel):
             return await location_turn(self.channel, sender_id, inbound.location.as_ticket_location(self.channel))
         if inbound.kind in MEDIA_KINDS:
             return await media_turn(agent, self.channel, sender_id, inbound.kind, inbound.url)
+        if inbound.kind == "protected":
+            return await protected_turn(self.channel, sender_id)
         if inbound.kind not in ("text", "postback"):
             return []
         text = await screen_payload(self.channel, sender_id, await self._user_text(ChannelRuntime.get().store, inbound))
+        note = media_note(inbound.media, text, inbound.url)  # what the ticket shows: a caption notes its media
         limits = guards()
         if limits.sender_over_limit(sender_id, text):
-            return await limited_turn(self.channel, sender_id, text, limits.notify_sender(sender_id))
+            return await limited_turn(self.channel, sender_id, note, limits.notify_sender(sender_id))
         collector = CollectingOutputChannel()
         failed = False
         if text and self._on_new_message is not None:
             message = UserMessage(text, collector, sender_id, input_channel=self.channel,
                                   message_id=f"{self.channel}:{inbound.message_id}",
-                                  metadata={"platform_message_id": inbound.message_id, "event": inbound.event})
+                                  metadata={"platform_message_id": inbound.message_id, "event": inbound.event,
+                                            **({"media": inbound.media} if inbound.media else {})})
             failed = not await run_turn(self._on_new_message, message, self.channel, sender_id)
-        messages = await finish_turn(agent, self.channel, sender_id, text, list(collector.messages), failed)
+        messages = await finish_turn(agent, self.channel, sender_id, note, list(collector.messages), failed)
         await attach_pending_location(self.channel, sender_id)
         return messages
 

@@ -6,6 +6,9 @@
 - Privacy commands from actions (forget this sender) run after the turn is saved.
 - Events the bot cannot read (stickers, images, files, audio, video) get a polite
   answer with 111, or go to the ticket while staff have the conversation.
+- A message the platform hid because its sender is in a protected group (a child, a person with a
+  disability or who cannot read) gets its own simple reply with 111 and 113, and is counted.
+- A caption is the message text (a normal turn); the ticket line notes the media (``[ảnh] …``).
 - A shared location goes to the person's open ticket; shared before a ticket
   exists, it is kept for an hour and attached when one opens.
 - ``sender_id`` everywhere here is the conversation key (``telegram:123``, see
@@ -57,6 +60,21 @@ def shared_outbox() -> Outbox:
 @lru_cache(maxsize=1)
 def _spool() -> TicketSpool:
     return TicketSpool.in_data_dir(Settings.from_env().data_dir)
+
+
+# A caption is the person's message; the ticket shows what it came with.
+MEDIA_TAGS = {"image": "[ảnh]", "video": "[video]", "file": "[tệp]", "audio": "[tin nhắn thoại]",
+              "sticker": "[nhãn dán]"}
+PROTECTED_NOTE = ("[Zalo ẩn nội dung tin nhắn: người gửi thuộc nhóm được bảo vệ (trẻ em, người khuyết tật, "
+                  "người không đọc được chữ)]")
+PROTECTED_AUDIT = "protected_user channel={channel}"  # one audit_log row per event, no key: staff statistics
+
+
+def media_note(media: str | None, text: str, url: str | None = None) -> str:
+    """The ticket line for a text that came as a caption (``[ảnh] … <link>``), or the text itself."""
+    if not media:
+        return text
+    return f"{MEDIA_TAGS.get(media, '[tệp]')} {text}" + (f"\n{url}" if url else "")
 
 
 LOCATION_MEMO = "location"
@@ -261,11 +279,25 @@ def _reply(sender_id: str, text: str, buttons: list[dict[str, str]] | None = Non
 async def media_turn(agent: Any, channel: str, sender_id: str, kind: str, url: str | None = None
                      ) -> list[dict[str, Any]]:
     """Answer an event the bot cannot read; staff get it on the ticket while the bot is paused."""
+    note = f"[Người dùng gửi {MEDIA_NAMES.get(kind, 'tệp')}]" + (f" {url}" if url else "")
     if agent is not None and await _is_paused(agent, sender_id):
-        note = f"[Người dùng gửi {MEDIA_NAMES.get(kind, 'tệp')}]" + (f" {url}" if url else "")
         if await _route_to_ticket(channel, sender_id, note):
             return [_reply(sender_id, replies.WAITING_FOR_STAFF)]
+    elif kind == "audio":  # a voice message may say what they could not type: staff see it came
+        await _route_to_ticket(channel, sender_id, note)
     return [_reply(sender_id, replies.NON_TEXT_REPLY)]
+
+
+async def protected_turn(channel: str, sender_id: str) -> list[dict[str, Any]]:
+    """The platform hid a protected-group person's message: their own simple reply, a note for staff, a count."""
+    logger.warning("%s: message from %s hidden by the platform (protected group); sent the protected reply",
+                   channel, mask_id(sender_id))
+    try:
+        await asyncio.to_thread(_handoff_store().audit, "channel", PROTECTED_AUDIT.format(channel=channel))
+    except Exception:
+        logger.exception("could not count a protected-group message from %s", mask_id(sender_id))
+    await _route_to_ticket(channel, sender_id, PROTECTED_NOTE)
+    return [_reply(sender_id, replies.PROTECTED_USER_REPLY)]
 
 
 def _location_line(location: Mapping[str, Any]) -> str:

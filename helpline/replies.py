@@ -122,6 +122,14 @@ NON_TEXT_REPLY = (
     "Bạn hãy nhắn câu hỏi bằng chữ nhé. Nếu đang gặp nguy hiểm, hãy gọi ngay 113; "
     "để được tư vấn, gọi 111 (miễn phí, 24/7)."
 )
+# Zalo Bot Platform ``message.unsupported.received``: the sender is in a protected group (a child, a
+# person with a disability or who cannot read) and Zalo hides what they wrote. Very simple words, phones first.
+PROTECTED_USER_REPLY = (
+    "Gọi 111 để được giúp. Miễn phí. Ngày và đêm.\n"
+    "Gặp nguy hiểm: gọi 113.\n"
+    "111 cũng giúp trẻ em.\n"
+    "Mình chưa đọc được tin nhắn của bạn. Hãy nhờ một người bạn tin giúp bạn gọi."
+)
 LOCATION_ATTACHED = (
     "Mình đã chuyển vị trí bạn gửi cho nhân viên tổng đài đang hỗ trợ bạn. "
     "Nếu đang gặp nguy hiểm ngay lúc này, hãy gọi 113 (Công an); hoặc gọi 111 (miễn phí, 24/7)."

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from helpline.channels.keys import conversation_key
 
 KINDS: tuple[str, ...] = (
-    "text", "postback", "sticker", "image", "file", "location", "audio", "video", "seen", "unknown",
+    "text", "postback", "sticker", "image", "file", "location", "audio", "video", "seen", "unknown", "protected",
 )
 # Kinds the bot cannot read but must answer politely (never crash, never silence).
 MEDIA_KINDS: frozenset[str] = frozenset({"sticker", "image", "file", "audio", "video"})
+# "protected": the platform hid what a person of a protected group (a child, a person with a disability or
+# who cannot read) wrote (Zalo Bot Platform ``message.unsupported.received``); they get their own reply.
 # Kinds that need no answer at all.
 SILENT_KINDS: frozenset[str] = frozenset({"seen", "unknown"})
 
@@ -59,6 +62,7 @@ class Inbound:
     url: str | None = None  # media link, when the platform gives one
     event: str = ""  # the platform's own event name, for logs
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. Telegram's callback_query id
+    media: str | None = None  # a text that came as the caption of this media kind ("image")
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -95,10 +99,12 @@ class Inbound:
         return cls(**data, location=Location(**loc) if loc else None)
 
 
-_CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+# "2", "2.", "số 2", "so 2", "câu 2", "cau 2", "lựa chọn 2", "lua chon 2", "chọn 2" (case and spaces free).
+_CHOICE = re.compile(r"^\s*(?:(?:số|so|câu|cau|lựa\s+chọn|lua\s+chon|chọn|chon)\s*)?(\d{1,2})\s*[.)]?\s*$",
+                     re.IGNORECASE)
 
 
 def choice_number(text: str) -> int | None:
-    """The option a user picked by typing its number ("2", "2.", " 2) "), or None."""
-    match = _CHOICE.match(text or "")
+    """The option a user picked by typing its number ("2", "2.", "số 2", "cau 2", "lựa chọn 2"), or None."""
+    match = _CHOICE.match(unicodedata.normalize("NFC", text or ""))
     return int(match.group(1)) if match else None

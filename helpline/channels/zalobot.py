@@ -26,7 +26,7 @@ from helpline.channels.http import (
     retry_after_seconds,
     with_retries,
 )
-from helpline.channels.inbound import Inbound, Location
+from helpline.channels.inbound import MEDIA_KINDS, Inbound, Location
 from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore, remember_choices
@@ -46,8 +46,9 @@ _KINDS = {
     "message.video.received": "video",
     "message.file.received": "file",
     "message.location.received": "location",
-    # Something the Bot API cannot show the bot (a file, a video...): answer politely all the same.
-    "message.unsupported.received": "file",
+    # Not a file: Zalo sends this instead of the text when the sender is in a protected group
+    # (a child, a person with a disability or who cannot read). They get their own reply.
+    "message.unsupported.received": "protected",
 }
 
 
@@ -82,9 +83,16 @@ def parse_update(update: Mapping[str, Any]) -> Inbound:
         raw = message.get("location") if isinstance(message.get("location"), dict) else {}
         location = Location.parse(raw.get("latitude"), raw.get("longitude"))
         kind = "location" if location else "unknown"
-    url = message.get("photo") if isinstance(message.get("photo"), str) else None
-    text = str(message.get("text") or (message.get("caption") if kind == "text" else "") or "")
-    return Inbound(CHANNEL, sender or "?", msg_id, kind, text=text, location=location, url=url, event=event)
+    url = next((message[k] for k in ("photo_url", "photo", "voice_url", "url")
+                if isinstance(message.get(k), str) and message[k]), None) if kind in MEDIA_KINDS else None
+    caption = message.get("caption")
+    text = str(message.get("text") or (caption if kind == "text" and isinstance(caption, str) else "") or "")
+    media = None
+    if kind in MEDIA_KINDS and isinstance(caption, str) and caption.strip():
+        # Someone may describe their situation under a photo: the caption is their message (normal turn).
+        kind, text, media = "text", caption, _KINDS[event]
+    return Inbound(CHANNEL, sender or "?", msg_id, kind, text=text, location=location, url=url, event=event,
+                   media=media)
 
 
 def parse(body: bytes) -> list[Inbound]:

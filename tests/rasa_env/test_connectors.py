@@ -16,6 +16,7 @@ from connectors.telegram import TelegramInput
 from connectors.zalo import ZaloInput
 from connectors.zalobot import ZaloBotInput
 from helpline import replies
+from helpline.channels.store import CHOICES_MEMO
 from helpline.handoff import HandoffStore
 from helpline.settings import Settings
 from tests.fakes.base import FakePlatform
@@ -295,3 +296,125 @@ def test_a_number_maps_to_an_option_only_right_after_the_list(data_env: Any, mon
 
         run(go())
         assert bot.texts == ["hỏi", "/ask_hotline", "1"], "a number is plain text once the list is stale"
+
+
+@pytest.fixture
+def zalobot_channel(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ZaloBotInput, FakeZaloBot]]:
+    with FakeZaloBot() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        yield ZaloBotInput.from_credentials(None), fake
+
+
+def test_zalobot_protected_user_gets_their_own_reply_counted_and_noted(zalobot_channel: Any,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    connector, fake = zalobot_channel
+    bot = ScriptedBot()
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    sender, other = new_sender("zalobot", 30), new_sender("zalobot", 31)
+    ticket = store.open_ticket("zalobot", f"zalobot:{sender}", "urgent", ("lexicon:x",), [("user", "giúp")])
+
+    async def go() -> None:
+        for who, n in ((sender, 30), (other, 31)):
+            event = readdress("zalobot", load("zalobot", "unsupported"), who, new_mid("zalobot", n))
+            assert await post(connector, bot, *signed("zalobot", event)) == 200
+        await until(lambda: fake.texts_to(sender) and fake.texts_to(other))
+
+    with caplog.at_level(logging.WARNING):
+        run(go())
+    assert bot.received == [], "nothing reaches the bot: Zalo hid the text"
+    assert fake.texts_to(sender) == fake.texts_to(other) == [replies.PROTECTED_USER_REPLY]
+    assert replies.PROTECTED_USER_REPLY.index("111") < replies.PROTECTED_USER_REPLY.index("113")
+    counted = [e for e in store.audit_entries() if e.action == "protected_user channel=zalobot"]
+    assert len(counted) == 2
+    saved = store.get(ticket.id)
+    assert saved is not None and any("nhóm được bảo vệ" in m.text for m in saved.messages)
+    lines = [r.getMessage() for r in caplog.records if "protected group" in r.getMessage()]
+    assert len(lines) == 2 and all(sender not in line and other not in line for line in lines)
+
+
+def test_zalobot_caption_is_a_normal_turn_and_the_ticket_notes_the_photo(zalobot_channel: Any) -> None:
+    connector, fake = zalobot_channel
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    bot = ScriptedBot()
+    caption = "Họ nhốt tôi trong phòng, cứu tôi"
+
+    def emergency(message: Any) -> list[dict[str, Any]]:  # what action_emergency does
+        store.open_ticket("zalobot", message.sender_id, "immediate", ("intent:emergency",),
+                          [("user", message.text)])
+        return [{"text": replies.EMERGENCY_REPLY}]
+
+    bot.answer = emergency
+    sender = new_sender("zalobot", 32)
+
+    async def go() -> None:
+        event = readdress("zalobot", load("zalobot", "image_caption"), sender, new_mid("zalobot", 32))
+        event["message"]["caption"] = caption
+        assert await post(connector, bot, *signed("zalobot", event)) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert bot.texts == [caption] and bot.received[0].metadata["media"] == "image"
+    assert fake.texts_to(sender) == [replies.EMERGENCY_REPLY]
+    ticket = store.open_ticket_for("zalobot", f"zalobot:{sender}")
+    assert ticket is not None
+    noted = [m.text for m in ticket.messages if m.text.startswith("[ảnh] ")]
+    assert noted == [f"[ảnh] {caption}\nhttps://photo-stal-15.zadn.vn/redacted-3.jpg"]
+
+
+def test_zalobot_caption_emergency_is_caught_when_the_bot_fails(zalobot_channel: Any) -> None:
+    connector, fake = zalobot_channel
+    bot = ScriptedBot()
+    bot.fail = True
+    sender = new_sender("zalobot", 33)
+
+    async def go() -> None:
+        event = readdress("zalobot", load("zalobot", "image_caption"), sender, new_mid("zalobot", 33))
+        event["message"]["caption"] = "cứu tôi, họ đang đánh tôi, tôi bị nhốt"
+        assert await post(connector, bot, *signed("zalobot", event)) == 200
+        await until(lambda: len(fake.texts_to(sender)) >= 2)
+
+    run(go())
+    assert fake.texts_to(sender)[0] == replies.EMERGENCY_REPLY
+
+
+def test_zalobot_voice_gets_a_polite_reply_and_a_note_on_the_open_ticket(zalobot_channel: Any) -> None:
+    connector, fake = zalobot_channel
+    bot = ScriptedBot()
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    sender = new_sender("zalobot", 34)
+    ticket = store.open_ticket("zalobot", f"zalobot:{sender}", "urgent", ("lexicon:x",), [("user", "giúp")])
+
+    async def go() -> None:
+        event = readdress("zalobot", load("zalobot", "voice"), sender, new_mid("zalobot", 34))
+        assert await post(connector, bot, *signed("zalobot", event)) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert bot.received == [] and fake.texts_to(sender) == [replies.NON_TEXT_REPLY]
+    assert "113" in replies.NON_TEXT_REPLY and "111" in replies.NON_TEXT_REPLY
+    saved = store.get(ticket.id)
+    assert saved is not None
+    assert any("tin nhắn thoại" in m.text and "redacted.aac" in m.text for m in saved.messages)
+
+
+@pytest.mark.parametrize("typed", ["số 1", "so 1", "câu 1", "cau 1", "lựa chọn 1"])
+def test_choice_words_pick_the_option_on_every_channel(channel: Any, typed: str) -> None:
+    name, connector, fake = channel
+    bot = ScriptedBot()
+    bot.answer = lambda m: [{"text": "Chọn:", "buttons": [{"title": "A", "payload": "/ask_hotline"}]}]
+    sender = new_sender(name, 40)
+    key = f"{name}:{sender}"
+
+    async def go() -> None:
+        assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 40), "hỏi"))) == 200
+        await until(lambda: fake.texts_to(sender))
+        runtime = ChannelRuntime.get()
+        if name != "zalobot":  # the others keep a list only when they number it (long titles): seed one
+            await asyncio.to_thread(runtime.store.remember, name, key, CHOICES_MEMO, ["/ask_hotline"])
+        bot.answer = lambda m: [{"text": "Gọi 111."}]
+        assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 41), typed))) == 200
+        await until(lambda: len(bot.received) == 2)
+
+    run(go())
+    assert bot.texts == ["hỏi", "/ask_hotline"]

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from helpline import replies
 from helpline.channels.inbound import Inbound, choice_number
 from helpline.channels.messages import Button, numbered_text, reply_from_message, split_message_dict
@@ -35,6 +37,20 @@ def test_numbered_text_and_choice_numbers() -> None:
     text = numbered_text("Chọn:", [Button("A", "/a"), Button("B", "/b")])
     assert text == f"Chọn:\n\n1. A\n2. B\n{replies.CHOOSE_BY_NUMBER}"
     assert [choice_number(t) for t in ("2", " 3. ", "2)", "12", "2 nguoi", "")] == [2, 3, 2, 12, None, None]
+
+
+@pytest.mark.parametrize(("typed", "number"), [
+    ("số 1", 1), ("so 2", 2), ("câu 2", 2), ("cau 3", 3), ("lựa chọn 1", 1), ("lua chon 2", 2), ("Số 3.", 3),
+    ("CÂU 2", 2), ("chọn 3", 3), ("so  1", 1), ("số 1 2", None), ("sốt 1", None),
+    ("tôi chọn số 2 vì", None), ("câu 2 thì sao", None), ("số", None),
+])
+def test_choice_words_before_the_number(typed: str, number: int | None) -> None:
+    assert choice_number(typed) == number
+
+
+def test_choice_words_in_decomposed_unicode() -> None:
+    import unicodedata
+    assert choice_number(unicodedata.normalize("NFD", "lựa chọn 2")) == 2
 
 
 def test_zalo_mapping_is_shared_by_both_zalo_apis() -> None:

@@ -43,7 +43,8 @@ def test_secret_token_rules() -> None:
 
 @pytest.mark.parametrize(("name", "kind"), [
     ("text", "text"), ("sticker", "sticker"), ("image", "image"), ("choice_number", "text"),
-    ("unsupported", "file"), ("group_text", "unknown"),
+    ("unsupported", "protected"), ("group_text", "unknown"), ("voice", "audio"), ("image_photo_url", "image"),
+    ("image_caption", "text"),
 ])
 def test_updates_parse(name: str, kind: str) -> None:
     [event] = zalobot.parse(json.dumps(load("zalobot", name)).encode())
@@ -55,6 +56,33 @@ def test_updates_parse(name: str, kind: str) -> None:
 def test_image_url_and_ids() -> None:
     [event] = zalobot.parse(json.dumps(load("zalobot", "image")).encode())
     assert event.url and event.message_id == "36f6366b3f02645a3d17"
+
+
+def test_photo_url_is_read_and_photo_stays_the_legacy_field() -> None:
+    [event] = zalobot.parse(json.dumps(load("zalobot", "image_photo_url")).encode())
+    assert event.kind == "image" and event.url == "https://photo-stal-15.zadn.vn/redacted-2.jpg"
+    [legacy] = zalobot.parse(json.dumps(load("zalobot", "image")).encode())
+    assert legacy.url == "https://photo-stal-15.zadn.vn/redacted.jpg"
+
+
+def test_a_caption_is_the_message_text_with_the_media_noted() -> None:
+    [event] = zalobot.parse(json.dumps(load("zalobot", "image_caption")).encode())
+    assert (event.kind, event.text, event.media) == ("text", "Họ giữ giấy tờ của tôi, không cho về", "image")
+    assert event.url == "https://photo-stal-15.zadn.vn/redacted-3.jpg" and event.user_text == event.text
+    [empty] = zalobot.parse(json.dumps(load("zalobot", "image_photo_url")).encode())
+    assert empty.media is None and empty.text == "", "an empty caption leaves a plain image"
+
+
+def test_voice_message_keeps_its_link_and_protected_users_are_not_files() -> None:
+    [voice] = zalobot.parse(json.dumps(load("zalobot", "voice")).encode())
+    assert voice.kind == "audio" and voice.url == "https://voice-stal.zadn.vn/redacted.aac"
+    [hidden] = zalobot.parse(json.dumps(load("zalobot", "unsupported")).encode())
+    assert hidden.kind == "protected" and hidden.needs_reply and hidden.text == ""
+
+
+def test_inbound_with_media_survives_the_journal() -> None:
+    [event] = zalobot.parse(json.dumps(load("zalobot", "image_caption")).encode())
+    assert type(event).from_json(event.to_json()) == event
 
 
 def test_buttons_become_a_numbered_list_remembered_per_person(fake: FakeZaloBot, store: ChannelStore) -> None:
