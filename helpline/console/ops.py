@@ -1,4 +1,5 @@
-"""Console actions on a ticket (all POST, CSRF-checked): reply, note, claim, transfer, resolve.
+"""Console actions on a ticket (all POST, CSRF-checked): reply, note, claim, transfer, resolve (with a
+safety label), flag a missed emergency.
 
 Each answers with a redirect back to the ticket and a flash code (post/redirect/get), so the
 console works without JavaScript too.
@@ -18,6 +19,7 @@ from helpline.console.views import not_found, ticket_or_none
 from helpline.console.web import ConsoleContext
 from helpline.errors import HandoffError
 from helpline.handoff.desk import DeskConflict
+from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS
 
 log = logging.getLogger(__name__)
 STAFF_REPLY_NOT_QUEUED = "Trả lời của nhân viên chưa được đưa vào hàng gửi (lỗi cơ sở dữ liệu)."
@@ -104,13 +106,43 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         me = request.state.staff.user
         if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
             return back(ticket.id, "held")
-        closed_ticket, closed = await asyncio.to_thread(ctx.store.close_ticket, ticket.id, me.username)
+        if not ticket.is_open:
+            return back(ticket.id, "already")
+        form = request.state.form
+        label = form.get("label", "").strip() or None
+        if label is not None and label not in LABELS:
+            return back(ticket.id, "badlabel")
+        # The bot treated it as an emergency: staff say whether it was one (false alarms are measured).
+        if label is None and ticket.priority in EMERGENCY_PRIORITIES:
+            return back(ticket.id, "needlabel")
+        try:
+            closed_ticket, closed = await asyncio.to_thread(ctx.store.close_ticket, ticket.id, me.username,
+                                                            label, form.get("label_note", ""))
+        except ValueError:
+            return back(ticket.id, "badlabel")
         if not closed:
             return back(ticket.id, "already")
         failure = await ctx.worker.resume_ticket(closed_ticket)
         return back(ticket.id, "resolved" if failure is None else "resume_failed")
 
+    @staff_only(ctx)
+    async def flag_missed(request: Request) -> Response:
+        """"Báo sót": a conversation the bot did not escalate should have been flagged (any staff)."""
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return await not_found(ctx, request)
+        ticket = found[0]
+        try:
+            await asyncio.to_thread(ctx.store.flag_missed, ticket.id, request.state.staff.user.username,
+                                    request.state.form.get("label_note", ""))
+        except DeskConflict:
+            return back(ticket.id, "notmissed")
+        except ValueError:
+            return back(ticket.id, "badlabel")
+        return back(ticket.id, "flagged")
+
     return [
+        Route("/console/tickets/{ticket_id}/flag-missed", flag_missed, methods=["POST"]),
         Route("/console/tickets/{ticket_id}/reply", reply, methods=["POST"]),
         Route("/console/tickets/{ticket_id}/note", note, methods=["POST"]),
         Route("/console/tickets/{ticket_id}/claim", claim, methods=["POST"]),

@@ -14,15 +14,18 @@ from starlette.routing import Route
 from helpline import replies
 from helpline.console.auth import staff_only
 from helpline.console.chart import day_chart
-from helpline.console.web import FLASH, VN_TZ, ConsoleContext, render, vn_time
+from helpline.console.web import FLASH, LABEL_TEXT, VN_TZ, ConsoleContext, render, vn_time
 from helpline.handoff.accounts import StaffSession
 from helpline.handoff.desk import QueueItem, TicketState
-from helpline.handoff.models import PRIORITIES, Ticket, utc_now
+from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, PRIORITIES, Ticket, utc_now
 from helpline.text import mask_id
 
 _ID = re.compile(r"^[0-9]{1,18}$")
 STATS_DAYS = 14
 AUDIT_ROWS = 50
+FEEDBACK_WEEKS = 8
+# The resolve form's choices: the label and its Vietnamese text, in the order shown.
+LABEL_CHOICES: tuple[tuple[str, str], ...] = tuple((v, LABEL_TEXT[v]) for v in LABELS)
 # The queue is shown a page at a time, with the total: a flood of tickets costs one page to show.
 QUEUE_PAGE = 100
 MAX_PAGE = 10_000
@@ -109,8 +112,11 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         staff = await asyncio.to_thread(ctx.accounts.list_users, True)
         # Every look at a transcript, including live refreshes, is in the audit log.
         await asyncio.to_thread(ctx.store.audit, session.user.username, "view_transcript", ticket.id)
+        label = await asyncio.to_thread(ctx.store.ticket_label, ticket.id)
         held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
-        return {"ticket": ticket, "state": state, "notes": notes, "now": utc_now(),
+        return {"ticket": ticket, "state": state, "notes": notes, "now": utc_now(), "label": label,
+                "labels": LABEL_CHOICES, "label_required": ticket.priority in EMERGENCY_PRIORITIES,
+                "can_flag_missed": ticket.priority not in EMERGENCY_PRIORITIES,
                 "staff_list": [u for u in staff if u.username != state.assigned_to],
                 "can_reply": ticket.is_open and (not held_by_other or session.user.is_supervisor),
                 "held_by_other": held_by_other, "quick_replies": replies.STAFF_QUICK_REPLIES,
@@ -154,7 +160,8 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         staff = await asyncio.to_thread(ctx.accounts.list_users)
         await asyncio.to_thread(ctx.store.audit, request.state.staff.user.username, "view_supervisor")
         audit = await asyncio.to_thread(ctx.store.audit_entries, None, AUDIT_ROWS)
-        return await render(ctx, request, "supervisor.html", stats=stats, chart=day_chart(stats.per_day),
+        weeks = await asyncio.to_thread(ctx.store.feedback_weeks, FEEDBACK_WEEKS, VN_TZ)
+        return await render(ctx, request, "supervisor.html", stats=stats, chart=day_chart(stats.per_day), weeks=weeks,
                       failures=failures, staff_list=staff, audit=audit, now=utc_now())
 
     async def root(request: Request) -> Response:

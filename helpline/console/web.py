@@ -49,6 +49,17 @@ FLASH = {
     "resume_failed": ("error", "Đã kết thúc ca, nhưng CHƯA mở lại được trợ lý tự động (máy chủ Rasa không phản hồi). "
                                "Hệ thống đang tự thử lại; người dùng chưa được báo."),
     "already": ("ok", "Ca này đã được kết thúc trước đó."),
+    "needlabel": ("error", "Ca khẩn cấp: hãy chọn đánh giá (khẩn cấp thật / không khẩn cấp / lẽ ra phải báo sớm hơn) "
+                           "trước khi kết thúc ca."),
+    "badlabel": ("error", "Đánh giá không hợp lệ hoặc ghi chú quá dài (tối đa 1000 ký tự)."),
+    "flagged": ("ok", "Đã báo sót: ca này được đánh dấu \"lẽ ra phải báo sớm hơn\" để xem lại."),
+    "notmissed": ("error", "Ca này đã được trợ lý báo khẩn cấp; hãy đánh giá khi kết thúc ca."),
+}
+# Staff labels on the bot's safety call (helpline.handoff.models.LABELS), as the console shows them.
+LABEL_TEXT = {
+    "real_emergency": "Khẩn cấp thật",
+    "not_emergency": "Không phải khẩn cấp",
+    "flag_earlier": "Lẽ ra phải báo khẩn cấp sớm hơn",
 }
 
 
@@ -76,7 +87,7 @@ def make_templates() -> Environment:
     env.filters.update(vn_time=vn_time, waited=waited, priority=lambda p: PRIORITY_LABELS.get(p, p),
                        channel=lambda c: CHANNEL_LABELS.get(c, c), author=lambda a: AUTHOR_LABELS.get(a, a),
                        role=lambda r: ROLE_LABELS.get(r, r), mask_id=mask_id, mask_pii=mask_for_staff, preview=preview,
-                       visible=show_bidi)
+                       visible=show_bidi, label=lambda v: LABEL_TEXT.get(v, v))
     return env
 
 

@@ -95,7 +95,7 @@ def test_resolve_resumes_the_bot_through_rasa_and_tells_the_user(desk: Desk, ras
     client = desk.client()
     login(client, "minh")
     _post(desk, client, tid, "reply", text="Bạn đã an toàn chưa?")
-    location = _post(desk, client, tid, "resolve")
+    location = _post(desk, client, tid, "resolve", label="real_emergency")
     assert location.endswith("msg=resolved")
     [call] = rasa.requests
     assert call.path == f"/conversations/{SENDER}/tracker/events"
@@ -120,7 +120,7 @@ def test_unreachable_rasa_is_visible_and_retried_until_it_works(tmp_path: Path, 
         tid = desk.ticket()
         client = desk.client()
         login(client, "minh")
-        location = _post(desk, client, tid, "resolve")
+        location = _post(desk, client, tid, "resolve", label="real_emergency")
         assert location.endswith("msg=resume_failed")
         assert "CHƯA mở lại được trợ lý tự động" in client.get(location).text
         queue = client.get("/console/").text
