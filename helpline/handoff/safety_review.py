@@ -54,6 +54,12 @@ def first_user_text(ticket: Ticket) -> str | None:
     return None
 
 
+def conversation_key(ticket: Ticket) -> str:
+    """``channel:sender`` (senders are often stored as conversation keys already)."""
+    prefix = f"{ticket.channel}:"
+    return ticket.sender_id if ticket.sender_id.startswith(prefix) else prefix + ticket.sender_id
+
+
 def review_item(ticket: Ticket, label: TicketLabel) -> dict[str, Any] | None:
     """One review item for a labelled ticket, masked; None if the person wrote nothing."""
     text = first_user_text(ticket)
@@ -67,7 +73,7 @@ def review_item(ticket: Ticket, label: TicketLabel) -> dict[str, Any] | None:
         "source": "staff_review",
         "label": label.label,
         "bot_priority": ticket.priority,
-        "ref": mask_id(f"{ticket.channel}:{ticket.sender_id}"),
+        "ref": mask_id(conversation_key(ticket)),
         "labelled_at": label.labelled_at.date().isoformat(),
     }
     if label.note:
