@@ -7,11 +7,12 @@ Zalo retries a webhook that is not answered 200 within about 2 s.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -36,14 +37,35 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "zalo"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
-TOKEN_ERRORS = {-216, -124}  # access token invalid or expired
-PERMANENT_ERRORS = {
+TOKEN_ERRORS = {-216, -220, -124}  # access token invalid (-216, -124) or expired (-220)
+PERMANENT_ERRORS = {  # retrying cannot help: recorded at once with this reason
     -230: "user has not interacted with the OA in the last 7 days",
     -213: "user has not followed the OA or has blocked it",
     -201: "invalid request parameters",
     -217: "user has blocked messages from the OA",
+    -227: "the OA is locked, or inactive for more than 45 days",
+    -232: "the user's interaction has expired: the OA may no longer reply",
+    -244: "the user has blocked this type of message",
+    -248: "refused: the OA violated Zalo's platform policy",
+    -320: "paid message outside the free window, but no Zalo Cloud Account is linked to the OA",
+    -321: "paid message outside the free window, but the linked Zalo Cloud Account is out of credit",
 }
 RATE_LIMIT_ERRORS = {-32: 60.0, -211: 3600.0}  # rate limit; out of quota
+QUIET_HOURS_ERROR = -234  # no messages from 22:00 to 06:00 Vietnam time: held until 06:00
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+MORNING_HOUR = 6
+
+
+def seconds_until_morning(now: dt.datetime | None = None) -> float:
+    """Seconds from ``now`` (UTC if naive) to the next 06:00 in Vietnam (UTC+7), at least one minute."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    local = now.astimezone(VIETNAM)
+    morning = local.replace(hour=MORNING_HOUR, minute=0, second=0, microsecond=0)
+    if morning <= local:
+        morning += dt.timedelta(days=1)
+    return max(60.0, (morning - local).total_seconds())
 
 _KINDS = {
     "user_send_text": "text", "anonymous_send_text": "text", "user_send_link": "text",
@@ -132,9 +154,13 @@ def request_bodies(recipient_id: str, message: Mapping[str, Any]) -> tuple[list[
     return [part_body(recipient_id, p) for p in parts], choices
 
 
-def error_for(code: int, message: str) -> SendFailed:
+def error_for(code: int, message: str, now: dt.datetime | None = None) -> SendFailed:
     if code in PERMANENT_ERRORS:
         return SendFailed(f"zalo {code}: {PERMANENT_ERRORS[code]}", permanent=True)
+    if code == QUIET_HOURS_ERROR:  # not a failure: the outbox's not-before time moves to the morning
+        wait = seconds_until_morning(now)
+        return SendFailed(f"zalo {code}: no messages from 22:00 to 06:00 (Vietnam); held until 06:00",
+                          retry_after=wait)
     if code in RATE_LIMIT_ERRORS:
         return SendFailed(f"zalo {code}: rate limit or quota ({message[:80]})", retry_after=RATE_LIMIT_ERRORS[code])
     # Unknown codes are retried (and end as a visible failure after the outbox's last attempt).
@@ -146,7 +172,8 @@ class ZaloSender:
 
     channel = CHANNEL
 
-    def __init__(self, config: ZaloConfig, store: ChannelStore, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ZaloConfig, store: ChannelStore, client: httpx.AsyncClient | None = None,
+                 now: Callable[[], dt.datetime] | None = None) -> None:
         from helpline.channels.zalo_oauth import ZaloTokens
 
         redact_secrets(config.secrets)
@@ -155,6 +182,7 @@ class ZaloSender:
         self._client = client or make_client(config.timeout)
         self.tokens = ZaloTokens(config, store, self._client)
         self._progress = Progress()
+        self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))  # the outbox's clock, for the night hold
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -175,7 +203,7 @@ class ZaloSender:
             if code in TOKEN_ERRORS:
                 raise SendFailed(f"zalo {code}: access token refused right after a refresh", retry_after=300.0)
         if code != 0:
-            raise error_for(code, text)
+            raise error_for(code, text, self._now())
 
     async def _call(self, token: str, body: dict[str, Any]) -> tuple[int, str]:
         url = f"{self._config.api_base}/v3.0/oa/message/cs"

@@ -1,7 +1,8 @@
 """Fake Zalo Official Account API (``/v3.0/oa/message/cs``) and OAuth server (``/v4/oa/access_token``).
 
 Failure modes for sends: ``timeout``, ``5xx``, ``rate_limit``, ``expired_token`` (the current
-access token expires: -216 until a refresh), ``no_interaction`` (-230), ``quota`` (-32).
+access token expires: -216 until a refresh), ``expired_token_220`` (the same, answered with -220
+"access_token expired"), ``no_interaction`` (-230), ``quota`` (-32), ``code:<n>`` (any Zalo error code).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class FakeZalo(FakePlatform):
         self.refresh_token = refresh_token
         self.spent_refresh_tokens: list[str] = []
         self.refreshes = 0
+        self.stale_token_error = -216  # what a stale access token gets
         self._counter = itertools.count(2)
         self._ids = itertools.count(1)
 
@@ -77,14 +79,20 @@ class FakeZalo(FakePlatform):
             failure = self.common_failure(mode)
             if failure is not None:
                 return failure
-            if mode == "expired_token":
+            if mode in ("expired_token", "expired_token_220"):
                 self.expire_token()
+                self.stale_token_error = -220 if mode == "expired_token_220" else -216
+            elif mode.startswith("code:"):
+                code = int(mode.split(":", 1)[1])
+                return 200, {"error": code, "message": f"error {code}"}, {}
             elif mode == "no_interaction":
                 return 200, {"error": -230, "message": "User has not interacted with the OA in the last 7 days"}, {}
             elif mode == "quota":
                 return 200, {"error": -32, "message": "Exceeded rate limit"}, {}
         with self.lock:
             if request.headers.get("access_token") != self.access_token:
+                if self.stale_token_error == -220:
+                    return 200, {"error": -220, "message": "access_token expired"}, {}
                 return 200, {"error": -216, "message": "Access token is invalid"}, {}
         body = request.body if isinstance(request.body, dict) else {}
         user = str((body.get("recipient") or {}).get("user_id") or "")

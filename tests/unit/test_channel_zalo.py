@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +194,51 @@ def test_refused_refresh_keeps_the_message_for_later(fake: FakeZalo, store: Chan
     with pytest.raises(SendFailed) as caught:
         asyncio.run(zalo.ZaloSender(cfg, store).send("zalo:u1", {"text": "x"}))
     assert not caught.value.permanent and caught.value.retry_after and "refresh refused" in str(caught.value)
+
+
+def test_access_token_expired_220_is_refreshed_like_216(fake: FakeZalo, store: ChannelStore) -> None:
+    fake.fail_next("expired_token_220")
+
+    async def run() -> None:
+        sender = zalo.ZaloSender(config_for(fake), store)
+        await sender.send("zalo:u1", {"text": "một"})
+        await sender.aclose()
+
+    asyncio.run(run())
+    assert fake.texts_to("u1") == ["một"] and fake.refreshes == 1
+    assert fake.spent_refresh_tokens == ["zalo-refresh-1"]
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (-227, "locked, or inactive for more than 45 days"), (-232, "interaction has expired"),
+    (-244, "blocked this type of message"), (-248, "platform policy"),
+    (-320, "no Zalo Cloud Account is linked"), (-321, "out of credit"),
+])
+def test_permanent_codes_are_not_retried_and_say_why(fake: FakeZalo, store: ChannelStore, code: int,
+                                                     words: str) -> None:
+    fake.fail_next(f"code:{code}", times=5)
+    with pytest.raises(SendFailed) as caught:
+        asyncio.run(zalo.ZaloSender(config_for(fake), store).send("zalo:u1", {"text": "x"}))
+    assert caught.value.permanent and f"zalo {code}: " in str(caught.value) and words in str(caught.value)
+    sends = [r for r in fake.requests if r.path == "/v3.0/oa/message/cs"]
+    assert len(sends) == 1, "a permanent refusal is not retried inline"
+
+
+@pytest.mark.parametrize(("utc", "hours"), [
+    (dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.timezone.utc), 8.0),    # 22:00 in Vietnam
+    (dt.datetime(2026, 12, 3, 22, 30, tzinfo=dt.timezone.utc), 0.5),   # 05:30 in Vietnam
+    (dt.datetime(2026, 12, 3, 17, 0), 6.0),                            # naive = UTC: midnight in Vietnam
+    (dt.datetime(2026, 12, 3, 23, 0, tzinfo=dt.timezone.utc), 24.0),   # 06:00 sharp: the next morning
+])
+def test_seconds_until_six_in_the_morning_in_vietnam(utc: dt.datetime, hours: float) -> None:
+    assert zalo.seconds_until_morning(utc) == hours * 3600
+
+
+def test_quiet_hours_234_holds_the_message_until_six(fake: FakeZalo, store: ChannelStore) -> None:
+    night = dt.datetime(2026, 12, 3, 16, 30, tzinfo=dt.timezone.utc)  # 23:30 in Vietnam
+    fake.fail_next("code:-234", times=5)
+    with pytest.raises(SendFailed) as caught:
+        asyncio.run(zalo.ZaloSender(config_for(fake), store, now=lambda: night).send("zalo:u1", {"text": "x"}))
+    assert not caught.value.permanent and caught.value.retry_after == 6.5 * 3600
+    assert "-234" in str(caught.value) and "06:00" in str(caught.value)
+    assert len([r for r in fake.requests if r.path == "/v3.0/oa/message/cs"]) == 1, "not retried in the night"

@@ -127,3 +127,36 @@ def test_take_pending_hands_over_a_persons_messages_once(outbox: Outbox) -> None
     assert outbox.take_pending("rest", "u1") == []
     assert outbox.get(taken[0].id).status == "sent"  # type: ignore[union-attr]
     assert len(outbox.list(status="pending")) == 1
+
+
+def test_zalo_night_hold_234_keeps_the_message_until_six_in_vietnam(outbox: Outbox, clock: Clock,
+                                                                    tmp_path: Any) -> None:
+    from helpline.channels.config import ZaloConfig
+    from helpline.channels.store import ChannelStore
+    from helpline.channels.zalo import ZaloSender
+    from tests.fakes.zalo import FakeZalo
+
+    clock.now = dt.datetime(2026, 12, 3, 16, 30)  # the outbox's naive UTC clock: 23:30 in Vietnam
+    with FakeZalo() as fake:
+        store = ChannelStore.from_url(f"sqlite:///{tmp_path / 'channels.db'}")
+        first = outbox.enqueue("zalo", "zalo:u1", {"text": "một"})
+        second = outbox.enqueue("zalo", "zalo:u1", {"text": "hai"})
+        fake.fail_next("code:-234")
+
+        async def night_and_morning() -> list[int]:
+            sender = ZaloSender(ZaloConfig.from_env(fake.env()), store, now=clock)
+            worker = OutboxWorker(outbox, {"zalo": sender})
+            counts = [await worker.run_once()]
+            held = outbox.get(first)
+            assert held is not None and held.status == "pending" and "held until 06:00" in (held.last_error or "")
+            clock.now = dt.datetime(2026, 12, 3, 22, 59)  # 05:59 in Vietnam: still night, nothing goes out
+            counts.append(await worker.run_once())
+            clock.now = dt.datetime(2026, 12, 3, 23, 0, 1)
+            counts += [await worker.run_once(), await worker.run_once()]  # the first, then the second in order
+            await sender.aclose()
+            return counts
+
+        counts = asyncio.run(night_and_morning())
+    assert counts[:2] == [0, 0] and sum(counts) == 2
+    assert fake.texts_to("u1") == ["một", "hai"]
+    assert [outbox.get(i).status for i in (first, second)] == ["sent", "sent"]  # type: ignore[union-attr]
