@@ -1,9 +1,10 @@
 """The whole handoff, as people live it, over the real stack and a real browser:
 
 an emergency arrives on Telegram (fake platform) -> the ticket appears live on the staff console ->
-an agent replies and the reply reaches the user on Telegram -> the agent resolves the ticket ->
-the bot answers again. Screenshots of the queue and the ticket view are taken on every run; with
-HELPLINE_UPDATE_SCREENSHOTS=1 they replace docs/console-queue.png and docs/console-ticket.png
+an agent replies and the reply reaches the user on Telegram -> the agent resolves the ticket with a
+safety label -> the label is in `make safety-review`'s file -> the bot answers again. Screenshots of
+the queue and the ticket view are taken on every run; with HELPLINE_UPDATE_SCREENSHOTS=1 they
+replace docs/console-queue.png and docs/console-ticket.png
 (otherwise they go to a temporary folder, so a test run leaves the work tree clean).
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from helpline import replies
 from helpline.settings import PROJECT_ROOT
@@ -112,12 +115,35 @@ def test_emergency_to_staff_reply_to_resolve_and_back_to_the_bot(
     assert (shot_dir(tmp_path) / "console-ticket.png").stat().st_size > 10_000
     page.set_viewport_size({"width": 1280, "height": 720})
 
-    # The agent resolves: Rasa is resumed and the person is told the assistant is back.
+    # The agent resolves. An emergency ticket is not closed without the agent's safety label: the
+    # browser holds the form back until one of the three is chosen.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Kết thúc ca')")
+    page.wait_for_timeout(500)
+    assert e2e_bot.tracker(f"telegram:{chat_id}")["paused"] is True, "resolved without a label"
+    assert "Kết thúc ca" in page.inner_text("#resolve-form")
+    page.check("#resolve-form input[name=label][value=real_emergency]")
+    page.fill("#label-note", "Đã báo công an, người dùng gọi lại số 0912345678")
+    # Rasa is resumed and the person is told the assistant is back.
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("button:has-text('Kết thúc ca')")
     page.wait_for_selector(".flash.ok:has-text('Trợ lý tự động đã trở lại')")
+    page.wait_for_selector("#safety-label:has-text('Khẩn cấp thật')")
     wait_text(telegram, chat_id, replies.BOT_RESUMED)
     assert e2e_bot.tracker(f"telegram:{chat_id}")["paused"] is False
+
+    # The label shows in `make safety-review`'s file, with the person's data masked.
+    out = tmp_path / "safety_review.yml"
+    review = subprocess.run(["make", "-s", "safety-review", f"OUT={out}"], cwd=PROJECT_ROOT, env=e2e_stack.env,
+                            capture_output=True, text=True, timeout=120)
+    assert review.returncode == 0, review.stderr
+    assert "labelled cases written to" in review.stdout.strip().splitlines()[-1]
+    exported = yaml.safe_load(out.read_text(encoding="utf-8"))["items"]
+    [item] = [i for i in exported if i["ref"] == mask_id(f"telegram:{chat_id}")]
+    assert (item["label"], item["source"]) == ("real_emergency", "staff_review")
+    assert item["level"] in ("immediate", "urgent") and item["style"] == "accented"
+    assert "nhốt ở Campuchia" in item["text"]
+    assert "0912345678" not in out.read_text(encoding="utf-8") and chat_id not in out.read_text(encoding="utf-8")
 
     # The bot answers again.
     delivered_before = len(telegram.texts_to(chat_id))
