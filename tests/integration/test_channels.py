@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpline import replies
 from helpline.channels.outbox import Outbox
 from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
@@ -170,3 +171,27 @@ def test_sticker_gets_a_polite_answer(stack: Stack, channel: tuple[str, Any]) ->
     assert webhook(stack, name, *signed(name, readdress(name, load(name, fixture), sender, mid))).status_code == 200
     [text] = fake.wait_texts(sender)
     assert "111" in text and "113" in text
+
+
+def test_zalobot_caption_emergency_reaches_the_real_bot_and_the_ticket_notes_the_photo(
+        stack: Stack, platforms: dict[str, FakePlatform]) -> None:
+    fake: Any = platforms["zalobot"]
+    sender, mid = fresh("zalobot")
+    event = readdress("zalobot", load("zalobot", "image_caption"), sender, mid)
+    event["message"]["caption"] = "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu"
+    assert webhook(stack, "zalobot", *signed("zalobot", event)).status_code == 200
+    fake.wait_for(lambda: any("113" in t for t in fake.texts_to(sender)), timeout=60)
+    store = HandoffStore.from_url(db_url(stack))
+    ticket = fake.wait_for(lambda: (t := store.open_ticket_for("zalobot", f"zalobot:{sender}"))
+                           and any(m.text.startswith("[ảnh] cuu toi voi") for m in t.messages) and t, timeout=30)
+    assert ticket.channel == "zalobot"
+
+
+def test_zalobot_protected_user_gets_the_simple_reply(stack: Stack, platforms: dict[str, FakePlatform]) -> None:
+    fake: Any = platforms["zalobot"]
+    sender, mid = fresh("zalobot")
+    event = readdress("zalobot", load("zalobot", "unsupported"), sender, mid)
+    assert webhook(stack, "zalobot", *signed("zalobot", event)).status_code == 200
+    assert fake.wait_texts(sender) == [replies.PROTECTED_USER_REPLY]
+    audit = HandoffStore.from_url(db_url(stack)).audit_entries()
+    assert any(e.action == "protected_user channel=zalobot" for e in audit)
