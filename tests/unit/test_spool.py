@@ -93,7 +93,9 @@ def test_emergency_action_during_an_outage_answers_and_spools(monkeypatch: pytes
     assert events == [], "not paused: nobody would answer"
     [path] = services.spool.pending()
     request = TicketRequest.from_json(path.read_text())
-    assert request.priority == "immediate" and request.messages[-1] == ("user", "cuu toi voi toi bi nhot")
+    # The spooled transcript ends with the message and what the person was told.
+    assert request.priority == "immediate" and request.messages[-2] == ("user", "cuu toi voi toi bi nhot")
+    assert request.messages[-1] == ("bot", replies.EMERGENCY_REPLY)
 
 
 class RecordingResumer:
