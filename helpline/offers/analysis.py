@@ -56,7 +56,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"viec nhe luong cao",
     ),
     "travel_paid": _rx(
-        r"bao (?:luon |het |ca |tron |toan bo )?(?:ve|ve may bay|ve xe|may bay|visa|thi thuc|di lai|an o|an nghi|an uong|an ngu|o|"
+        r"bao (?:luon |het |ca |tron |toan bo )?(?:ve|ve may bay|ve xe|may bay|visa|thi thuc|di lai|an o|an nghi|"
+        r"an uong|an ngu|o|"
         r"cho o|xe|xe dua don|chi phi|het|tron goi|tat ca|toan bo|xuat canh|ho chieu|passport|phi)",
         r"(?:lo|chiu|tra|ung|chi|ho tro) (?:\w+ ){0,3}(?:ve|tien ve|ve may bay|may bay|visa|di lai|an o|"
         r"chi phi|tien xe|xe|phi di|het|tat|toan bo)",
@@ -64,7 +65,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:lo|tra|chiu|bao|ung|chi) (?:\w+ ){0,2}(?:het|tat ca|toan bo|ve|tien|chi phi|cho)",
         r"mien phi (?:\w+ ){0,2}(?:ve|di lai|an o|visa|xuat canh|ho so|chi phi|may bay|100)",
         r"khong (?:mat|ton|can) (?:\w+ ){0,1}(?:mot dong|dong nao|xu nao|chi phi|tien ve|phi)",
-        r"0 dong", r"dua don (?:tan noi|tu|den|sang|qua|o)", r"co xe (?:dua|don|cho)", r"xe (?:dua|don) (?:di|sang|qua)",
+        r"0 dong", r"dua don (?:tan noi|tu|den|sang|qua|o)", r"co xe (?:dua|don|cho)",
+        r"xe (?:dua|don) (?:di|sang|qua)",
         r"(?:ve|ve may bay|chi phi) (?:\w+ ){0,2}(?:cong ty|ho|ben do|ben kia|chu) (?:lo|tra|chiu|bao|ung)",
         r"ung truoc", r"tru (?:dan |vao )?luong", r"an o mien phi", r"o mien phi", r"nha o mien phi",
     ),
@@ -338,8 +340,15 @@ def analyse(text: str, answers: Mapping[str, str | None] | None = None) -> Analy
     return Analysis(tuple(found), _band(found, marriage, money), known, missing, held, marriage)
 
 
+_GENERAL_QUESTION = re.compile(r"^(?:neu|khi|gia su)\b|\bneu\b.*\bthi\b|\bla gi\b|\bthe nao la\b")
+
+
 def looks_like_offer(text: str) -> bool:
     """A message that describes an offer (for routing from the FAQ path), not a general question."""
     folded = fold(text)
-    found = _find(text, folded)
-    return len(found) >= 3 or (len(found) >= 2 and bool(_OFFER_CUE.search(folded)))
+    result = analyse(text)
+    if len(result.found) >= 3:
+        return True
+    if _GENERAL_QUESTION.search(folded) or not _OFFER_CUE.search(folded):
+        return False
+    return len(result.found) >= 2 or result.band is Band.HIGH

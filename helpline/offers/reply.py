@@ -54,16 +54,27 @@ MARRIAGE_FAMILY = (
 )
 
 
+MESSAGE_LIMIT = 1500  # under every channel's limit (Facebook 2000), so no sign is cut in half
+
+
 def result_messages(analysis: Analysis) -> list[str]:
     """The result as short messages: band and signs first, then how to check and 111."""
     head = f"Kết quả: {BAND_TEXT[analysis.band]}.\n{_BAND_LEAD[analysis.band]}"
+    messages: list[str] = []
     if analysis.found:
-        lines = [f"{head}\n\nNhững dấu hiệu mình thấy:"]
+        current = f"{head}\n\nNhững dấu hiệu mình thấy:"
         for n, item in enumerate(analysis.found, start=1):
             sign = item.sign
-            lines.append(f"{n}. {sign.title}.\n   Vì sao đáng lo: {sign.why}\n   Nên làm: {sign.check}")
-        first = "\n".join(lines)
+            block = f"{n}. {sign.title}.\n   Vì sao đáng lo: {sign.why}\n   Nên làm: {sign.check}"
+            if len(current) + 1 + len(block) > MESSAGE_LIMIT:
+                messages.append(current)
+                current = block
+            else:
+                current = f"{current}\n{block}"
+        messages.append(current)
     else:
-        first = f"{head}\n\nHãy hỏi rõ công việc, nơi làm, người tuyển, và kiểm tra công ty trước khi nhận lời."
-    second = MARRIAGE_FAMILY if analysis.marriage else f"{LICENCE_CHECK}\n\n{FAMILY}"
-    return [first, second, HOTLINE]
+        messages.append(f"{head}\n\nHãy hỏi rõ công việc, nơi làm, người tuyển, và kiểm tra công ty trước khi "
+                        "nhận lời.")
+    messages.append(MARRIAGE_FAMILY if analysis.marriage else f"{LICENCE_CHECK}\n\n{FAMILY}")
+    messages.append(HOTLINE)
+    return messages
