@@ -103,7 +103,6 @@ SIGNS: tuple[Sign, ...] = (
         "Trung Quốc làm vợ.",
         "Đừng đi theo lời hứa lấy chồng, lấy vợ qua ảnh hay qua người mai mối. Nói với gia đình và "
         "hỏi 111 trước.",
-        strong=True,
     ),
 )
 
