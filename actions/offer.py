@@ -100,23 +100,47 @@ class ValidateOfferForm(FormValidationAction):
         return {TEXT_SLOT: value}
 
 
-def _ask_action(slot: str, text: str) -> type[Action]:
-    class AskAction(Action):
-        def name(self) -> str:
-            return f"action_ask_{slot}"
+class _AskOffer(Action):
+    """One short question of the form (module-level classes: the action server's workers pickle them)."""
 
-        async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: dict[str, Any]) -> list[EventType]:
-            dispatcher.utter_message(text=text)
-            return []
+    slot = TEXT_SLOT
 
-    AskAction.__name__ = f"ActionAsk_{slot}"
-    return AskAction
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        fact = self.slot.removeprefix("offer_")
+        dispatcher.utter_message(text=offer_reply.QUESTIONS["offer_text" if self.slot == TEXT_SLOT else fact])
+        return []
 
 
-ASK_ACTIONS = [_ask_action(TEXT_SLOT, offer_reply.QUESTIONS["offer_text"])] + [
-    _ask_action(slot, offer_reply.QUESTIONS[fact]) for fact, slot in FACT_SLOTS.items()
-]
+class ActionAskOfferText(_AskOffer):
+    slot = TEXT_SLOT
+
+
+class ActionAskOfferCountry(_AskOffer):
+    slot = "offer_country"
+
+
+class ActionAskOfferContact(_AskOffer):
+    slot = "offer_contact"
+
+
+class ActionAskOfferTravel(_AskOffer):
+    slot = "offer_travel"
+
+
+class ActionAskOfferContract(_AskOffer):
+    slot = "offer_contract"
+
+
+class ActionAskOfferPassport(_AskOffer):
+    slot = "offer_passport"
+
+
+class ActionAskOfferCompany(_AskOffer):
+    slot = "offer_company"
 
 
 class ActionOfferResult(Action):

@@ -47,7 +47,7 @@ def test_the_menu_button_then_one_question_at_a_time_only_for_what_is_missing(bo
     assert Q["travel"] in bot.text(sender, "qua zalo")
     assert Q["contract"] in bot.text(sender, "bỏ qua")
     assert Q["passport"] in bot.text(sender, "co, ky o cong ty")
-    assert Q["company"] in bot.text(sender, "em tự giữ hộ chiếu")
+    assert Q["company"] in bot.text(sender, "hộ chiếu em tự cầm")
     result = bot.text(sender, "không biết")
     assert BAND_TEXT[Band.CHECK] in result and BY_ID["chat_only_contact"].title in result and "111" in result
     assert bot.tracker(sender)["active_loop"] in ({}, None) or not bot.tracker(sender)["active_loop"].get("name")
@@ -59,7 +59,7 @@ def test_answers_can_raise_the_band(bot: Bot) -> None:
     bot.text(sender, "người quen giới thiệu")
     bot.text(sender, "họ trả hết")
     bot.text(sender, "chưa có hợp đồng")
-    result = bot.text(sender, "họ bảo nộp hộ chiếu cho họ giữ")
+    result = bot.text(sender, "có, họ bảo đưa hộ chiếu cho họ")
     assert BAND_TEXT[Band.HIGH] in result
     for sign in ("travel_paid", "no_contract", "passport_kept"):
         assert BY_ID[sign].title in result
