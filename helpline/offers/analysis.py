@@ -288,6 +288,7 @@ def _high_pay(text: str, folded: str) -> str | None:
     return None
 
 
+_SELF_KEEP = re.compile(r"\b(?:tu|em|minh|toi|con) (?:tu )?(?:giu|cam|cat)\b(?! (?:ho|cho|giup|dum))")
 _CLAUSE_END = re.compile(r"[,;!?\n:()\[\]]+|\.(?!\d)")
 _BAO_VE_ALONE = re.compile(r"(?<!lam )\bbao ve(?= \||$)")  # "bao vé," (tickets paid), not "làm bảo vệ" (a guard)
 
@@ -306,6 +307,8 @@ def _find(text: str, folded: str) -> list[Found]:
             if match is None and sign_id == "travel_paid":
                 match = _BAO_VE_ALONE.search(clauses)
             evidence = match.group(0) if match else None
+        if sign_id == "passport_kept" and evidence and _SELF_KEEP.search(folded):
+            evidence = None  # "hộ chiếu em tự cầm": the person keeps it
         if evidence:
             found.append(Found(sign, evidence.strip()))
     return found

@@ -147,3 +147,9 @@ def test_the_catalogue_has_the_fixed_ids_and_texts() -> None:
 
 def test_a_what_if_question_is_not_routed_as_an_offer() -> None:
     assert not looks_like_offer("nếu bị giữ hộ chiếu khi làm việc ở nước ngoài thì báo ai")
+
+
+def test_keeping_ones_own_passport_is_not_a_sign() -> None:
+    assert "passport_kept" not in analyse("có người mời em đi Nhật", {"passport": "hộ chiếu em tự cầm"}).sign_ids
+    answer = {"passport": "có, họ bảo đưa hộ chiếu cho họ"}
+    assert "passport_kept" in analyse("có người mời em đi Nhật", answer).sign_ids
