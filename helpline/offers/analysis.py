@@ -326,7 +326,7 @@ def _answer_signs(question: str, answer: str) -> list[Found]:
     folded = fold(answer)
     found = [f for f in _find(answer, folded) if f.sign.id != "high_pay"]
     ids = {f.sign.id for f in found}
-    yes = re.search(r"\b(?:co|dung|vang|u|uh|roi|da|ho|cong ty|ben do|ben kia|chu|sep)\b", folded)
+    yes = re.search(r"\b(?:co|dung|vang|u|uh|roi|da|ho(?! chieu)|cong ty|ben do|ben kia|chu|sep)\b", folded)
     no = re.search(r"\b(?:khong|chua|khoi)\b", folded)
     if question == "travel" and "travel_paid" not in ids and (
             re.search(r"\b(?:ho|cong ty|ben do|ben kia|ben tuyen|chu|sep|nguoi moi|nguoi tuyen)\b", folded)
@@ -336,7 +336,8 @@ def _answer_signs(question: str, answer: str) -> list[Found]:
     if question == "contract" and "no_contract" not in ids and no and not _CONTRACT_YES.search(folded):
         found.append(Found(BY_ID["no_contract"], folded))
     if question == "passport" and not ids & {"passport_kept", "illegal_crossing", "tourist_visa"}:
-        if re.search(r"\b(?:giu|cam|nop|thu|dua cho|gui)\b", folded) and yes and not no:
+        if re.search(r"\b(?:giu|cam|nop|thu|dua cho|gui)\b", folded) and yes and not no and not _SELF_KEEP.search(
+                folded):
             found.append(Found(BY_ID["passport_kept"], folded))
     if question == "contact" and "chat_only_contact" in ids and _OFFICE.search(fold(answer)):
         found = [f for f in found if f.sign.id != "chat_only_contact"]
