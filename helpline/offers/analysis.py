@@ -177,6 +177,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 # Contact through a chat app counts only when no office, address or licence is given.
 _PLATFORM = (r"(?:telegram|tele|zalo|facebook|fb|face|phay|tiktok|tik tok|messenger|mess|instagram|wechat|whatsapp|"
              r"viber|linkedin|group|fanpage|page)")
+_HANDLE = re.compile(r"(?<![\w.])@[A-Za-z][\w.]{3,}")  # a Telegram or TikTok handle, not an e-mail address
 _CHAT_VIA = _rx(r"(?:qua|tren) (?:\w+ ){0,1}" + _PLATFORM)  # counts unless a known person uses the app
 _KNOWN_PERSON = _rx(r"ban cu", r"ban (?:em|minh|toi|than|hoc|choi)", r"nguoi quen", r"chi ho", r"anh ho",
                     r"nguoi yeu", r"ban trai", r"hang xom", r"chi gai", r"anh trai", r"co giao", r"thay")
@@ -199,6 +200,8 @@ _TO_MILLION = {"usd": 0.025, "$": 0.025, "do la": 0.025, "dola": 0.025, "dollar"
 _PER_DAY = re.compile(r"^\s*(?:/|mot |1 |moi |mỗi )?\s*(?:ngay|buoi toi)\b")
 _PER_PIECE = re.compile(r"^\s*(?:/|mot |1 |moi )?\s*(?:dau nguoi|nguoi|chuyen|lan)\b")
 _PER_HOUR = re.compile(r"^\s*(?:/|mot |1 |moi )?\s*(?:gio|h|buoi|tieng)\b")
+_DAY_BEFORE = re.compile(r"(?:moi|1|mot) ngay (?:\w+ )?$")
+_PER_MONTH = re.compile(r"^\s*(?:/|mot |1 |moi |mỗi )?\s*thang\b")
 _PIECE_BEFORE = re.compile(r"(?:moi|1|mot) (?:chuyen|lan|nguoi|dau nguoi)(?: \w+)?\s*$")
 _PAY_BEFORE = re.compile(r"\b(?:luong|lg|thu nhap|kiem|hoa hong|tien cong|khoi diem|thang)\b")
 _FEE_BEFORE = re.compile(r"\b(?:phi|coc|nop|dong|chuyen khoan|mat|chi phi|ho tro|cho|gui|chuoc|ky quy|truoc|nap|"
@@ -232,13 +235,15 @@ def _amounts(text: str) -> list[tuple[float, str]]:
         after, before = base[m.end():m.end() + 14], base[max(0, m.start() - 40):m.start()]
         if _PER_HOUR.match(after):
             continue
-        if _PER_DAY.match(after):
+        if _PER_DAY.match(after) or _DAY_BEFORE.search(before):
             out.append((value, "day"))
         elif _PER_PIECE.match(after) or _PIECE_BEFORE.search(before):
             out.append((value, "piece"))
         else:
             pay = [p.end() for p in _PAY_BEFORE.finditer(before)]
             fee = [f.end() for f in _FEE_BEFORE.finditer(before)]
+            if _PER_MONTH.match(after) and not (fee and max(fee) > len(before) - 12):
+                pay.append(len(before))  # "4.000 AUD/tháng": a monthly wage even without "lương"
             if pay and (not fee or max(pay) > max(fee)):
                 out.append((value, "month"))
     return out
@@ -283,7 +288,7 @@ def _high_pay(text: str, folded: str) -> str | None:
     if _LICENSED.search(folded):
         return None  # a licensed programme's stated wage is not the lure
     for value, per in _amounts(text):
-        if (per == "month" and value >= 20) or (per == "day" and value >= 0.3) or (per == "piece" and value >= 1):
+        if (per == "month" and value > 15) or (per == "day" and value >= 0.3) or (per == "piece" and value >= 1):
             return f"{value:g} trieu/{per}"
     return None
 
@@ -300,7 +305,8 @@ def _find(text: str, folded: str) -> list[Found]:
         if sign_id == "high_pay":
             evidence = _high_pay(text, folded)
         elif sign_id == "chat_only_contact":
-            chat = _CHAT.search(folded) or (None if _KNOWN_PERSON.search(folded) else _CHAT_VIA.search(folded))
+            chat = (_CHAT.search(folded) or _HANDLE.search(text)
+                    or (None if _KNOWN_PERSON.search(folded) else _CHAT_VIA.search(folded)))
             evidence = chat.group(0) if chat and not _OFFICE.search(folded) else None
         else:
             match = _PATTERNS[sign_id].search(folded)
