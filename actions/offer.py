@@ -111,7 +111,10 @@ class _AskOffer(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
         fact = self.slot.removeprefix("offer_")
-        dispatcher.utter_message(text=offer_reply.QUESTIONS["offer_text" if self.slot == TEXT_SLOT else fact])
+        question = offer_reply.QUESTIONS["offer_text" if self.slot == TEXT_SLOT else fact]
+        choices = offer_reply.STOP_CHOICE if self.slot == TEXT_SLOT else offer_reply.SKIP_CHOICES
+        # Plain-text payloads: a tap sends the word itself, read like a typed answer.
+        dispatcher.utter_message(text=question, buttons=[{"title": c, "payload": c.lower()} for c in choices])
         return []
 
 

@@ -18,6 +18,8 @@ QUESTIONS: dict[str, str] = {
     "passport": "Đi bằng hộ chiếu và giấy tờ gì? Có ai đòi giữ hộ chiếu của bạn không?",
     "company": "Tên công ty hoặc người tuyển là gì (nếu biết)?",
 }
+SKIP_CHOICES = ("Bỏ qua", "Thôi")  # buttons under each question (numbered text where there are no buttons)
+STOP_CHOICE = ("Thôi",)
 STARTED = "Mình sẽ hỏi vài câu ngắn để kiểm tra lời mời này. " + SKIP_HINT
 STOPPED = (
     "Được, mình dừng kiểm tra ở đây. Khi cần, bạn nhắn \"kiểm tra lời mời việc làm\" để làm lại. "

@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerFaq
-from actions.offer import ActionOfferResult, ActionOfferStart, ValidateOfferForm
+from actions.offer import ActionAskOfferTravel, ActionOfferResult, ActionOfferStart, ValidateOfferForm
 from helpline.offers import BAND_TEXT, Band
 from helpline.offers import reply as offer_reply
 
@@ -87,3 +87,11 @@ def test_a_stopped_check_says_so() -> None:
     asyncio.run(ActionOfferResult().run(dispatcher, tracker("x", {"offer_stopped": True, "offer_text": "a b c d"}),
                                         {}))
     assert [m["text"] for m in dispatcher.messages] == [offer_reply.STOPPED]
+
+
+def test_each_question_offers_skip_and_stop_as_buttons() -> None:
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOfferTravel().run(dispatcher, tracker("x"), {}))
+    [message] = dispatcher.messages
+    assert message["text"] == offer_reply.QUESTIONS["travel"]
+    assert [b["payload"] for b in message["buttons"]] == ["bỏ qua", "thôi"]
