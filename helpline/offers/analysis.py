@@ -38,12 +38,6 @@ def _rx(*parts: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(parts) + r")\b")
 
 
-_UNSKILLED = (r"khong can (?:kinh nghiem|bang cap|trinh do|biet tieng|ngoai ngu|bang)|viec nhe|nhe nhang|"
-              r"cham soc khach hang|cskh|truc page|danh may|nhap lieu|chat voi khach|sale online|ban hang online|"
-              r"lam online|tu van online|nhan vien van phong|lam van phong|ngoi may lanh|ngoi phong lanh|"
-              r"phuc vu|tiep tan|le tan|chi can biet dung dien thoai|biet dung dien thoai|biet doc biet viet|"
-              r"lao dong pho thong|tap vu|giup viec|tro giang|tiep thi|game|ca si|karaoke|massage|mat xa|"
-              r"chay quang cao|dang bai|moi khach|nv|nhan vien")
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "high_pay": _rx(
         r"viec nhe (?:\w+ ){0,2}(?:luong|thu nhap|tien) (?:\w+ )?(?:cao|khung|tot|hau|khia)",
