@@ -418,3 +418,28 @@ def test_choice_words_pick_the_option_on_every_channel(channel: Any, typed: str)
 
     run(go())
     assert bot.texts == ["hỏi", "/ask_hotline"]
+
+
+@pytest.mark.parametrize(("fixture", "tag"), [("photo_caption", "[ảnh]"), ("document_caption", "[tệp]")])
+def test_telegram_caption_is_the_message_and_the_ticket_notes_the_media(data_env: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                         fixture: str, tag: str) -> None:
+    with FakeTelegram() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = TelegramInput.from_credentials(None)
+        store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+        sender = new_sender("telegram", 35 if fixture == "photo_caption" else 36)
+        ticket = store.open_ticket("telegram", f"telegram:{sender}", "urgent", ("lexicon:x",), [("user", "giúp")])
+        bot = ScriptedBot()
+        event = readdress("telegram", load("telegram", fixture), sender, new_mid("telegram", int(sender) % 1000))
+        caption = event["message"]["caption"]
+
+        async def go() -> None:
+            assert await post(connector, bot, *signed("telegram", event)) == 200
+            await until(lambda: fake.texts_to(sender))
+
+        run(go())
+        assert bot.texts == [caption] and bot.received[0].metadata["media"] in ("image", "file")
+        assert fake.texts_to(sender) == [f"Bạn hỏi: {caption}. Gọi 111."]
+        saved = store.get(ticket.id)
+        assert saved is not None and any(m.text == f"{tag} {caption}" for m in saved.messages)
