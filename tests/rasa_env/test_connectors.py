@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from connectors import facebook as fbc
 from connectors.base import SignedWebhookInput
 from connectors.facebook import FacebookInput
 from connectors.runtime import ChannelRuntime
@@ -16,6 +18,7 @@ from connectors.telegram import TelegramInput
 from connectors.zalo import ZaloInput
 from connectors.zalobot import ZaloBotInput
 from helpline import replies
+from helpline.channels import facebook
 from helpline.channels.store import CHOICES_MEMO
 from helpline.handoff import HandoffStore
 from helpline.settings import Settings
@@ -443,3 +446,112 @@ def test_telegram_caption_is_the_message_and_the_ticket_notes_the_media(data_env
         assert fake.texts_to(sender) == [f"Bạn hỏi: {caption}. Gọi 111."]
         saved = store.get(ticket.id)
         assert saved is not None and any(m.text == f"{tag} {caption}" for m in saved.messages)
+
+
+@pytest.fixture
+def facebook_channel(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FacebookInput, FakeFacebook]]:
+    with FakeFacebook() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("FACEBOOK_HANDOVER_INBOX", "1")
+        yield FacebookInput.from_credentials(None), fake
+
+
+def paused_agent(*keys: str) -> Any:
+    """Rasa's own in-memory tracker store, with these conversations paused (as action_emergency leaves them)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ConversationPaused
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    store = InMemoryTrackerStore(Domain.empty())
+    for key in keys:
+        tracker = DialogueStateTracker(key, [])
+        tracker.update(ConversationPaused())
+        asyncio.run(store.save(tracker))
+    return SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(tracker_store=store)))
+
+
+def fb_event(name: str, sender: str, n: int) -> dict[str, Any]:
+    data = readdress("facebook", load("facebook", name), sender)
+    for entry in data["entry"]:
+        for event in [*entry.get("messaging", []), *entry.get("standby", [])]:
+            event["timestamp"] = 1751328100000 + n
+            if isinstance(event.get("message"), dict):
+                event["message"]["mid"] = new_mid("facebook", n)
+    return data
+
+
+def test_facebook_handover_the_bot_stays_quiet_while_the_inbox_owns_the_thread(facebook_channel: Any) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 60)
+    key = f"facebook:{sender}"
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    ticket = store.open_ticket("facebook", key, "urgent", ("lexicon:x",), [("user", "giúp em")])
+    bot = ScriptedBot()
+
+    async def go() -> None:
+        # The Page inbox takes the thread: nothing is sent; the person's standby texts reach the ticket.
+        assert await post(connector, bot, *signed("facebook", fb_event("take_thread_control", sender, 1))) == 200
+        assert await post(connector, bot, *signed("facebook", fb_event("standby_text", sender, 2))) == 200
+        await until(lambda: len((store.get(ticket.id) or ticket).messages) >= 3)
+        runtime = ChannelRuntime.get()
+        assert await facebook.thread_elsewhere(runtime.store, key)
+        # The thread comes back: the bot answers again.
+        assert await post(connector, bot, *signed("facebook", fb_event("pass_thread_control", sender, 3))) == 200
+        await until(lambda: len((store.get(ticket.id) or ticket).messages) >= 4)
+        assert not await facebook.thread_elsewhere(runtime.store, key)
+        assert await post(connector, bot, *signed("facebook", text_event("facebook", sender, new_mid("facebook", 4),
+                                                                         "còn đó không"))) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert bot.texts == ["còn đó không"], "standby and handover events never reach the bot"
+    assert fake.texts_to(sender) == ["Bạn hỏi: còn đó không. Gọi 111."]
+    lines = [m.text for m in (store.get(ticket.id) or ticket).messages]
+    assert "Chị ơi em vẫn chưa về được" in lines
+    assert lines.index(fbc.TAKEN_NOTE) < lines.index("Chị ơi em vẫn chưa về được") < lines.index(fbc.PASSED_BACK_NOTE)
+
+
+def test_facebook_a_handed_over_person_is_passed_to_the_page_inbox(facebook_channel: Any) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 61)
+    key = f"facebook:{sender}"
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    ticket = store.open_ticket("facebook", key, "immediate", ("intent:emergency",), [("user", "cứu")])
+    bot = ScriptedBot()
+    bot.answer = lambda m: []  # paused: Rasa says nothing
+    app = paused_agent(key)
+
+    async def go() -> None:
+        body, headers = signed("facebook", text_event("facebook", sender, new_mid("facebook", 61), "em sợ quá"))
+        status, _ = await connector.handle_post(body, headers, app, bot)
+        assert status == 200
+        await until(lambda: fake.controls and fake.texts_to(sender))
+        await asyncio.sleep(0.3)
+
+    run(go())
+    assert fake.controls == [("pass_thread_control", sender)]
+    assert fake.thread_owner[sender] == facebook.PAGE_INBOX_APP_ID
+    assert fake.texts_to(sender) == [replies.WAITING_FOR_STAFF]
+    lines = [m.text for m in (store.get(ticket.id) or ticket).messages]
+    assert "em sợ quá" in lines and fbc.HANDED_NOTE in lines
+
+
+@pytest.mark.parametrize("fixture", ["fallback_link", "referral"])
+def test_facebook_a_shared_link_and_a_referral_are_answered(facebook_channel: Any, fixture: str) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 62 if fixture == "referral" else 63)
+    bot = ScriptedBot()
+
+    async def go() -> None:
+        assert await post(connector, bot, *signed("facebook", fb_event(fixture, sender, 62))) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    [reply] = fake.texts_to(sender)
+    if fixture == "referral":
+        assert reply == replies.REFERRAL_WELCOME and "111" in reply and "113" in reply and not bot.received
+    else:
+        assert bot.texts == ["Tuyển lao động đi Campuchia lương 2000 USD https://example.com/tuyen-dung"]
+        assert bot.received[0].metadata["media"] == "link"
