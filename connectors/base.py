@@ -150,6 +150,10 @@ class SignedWebhookInput(InputChannel):
     def parse(self, body: bytes) -> list[Inbound]:
         raise NotImplementedError
 
+    def registration_probe(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """An unsigned request the platform sends to check the URL, to answer 200 without processing."""
+        return False
+
     def make_sender(self, store: ChannelStore) -> Sender:
         raise NotImplementedError
 
@@ -205,6 +209,9 @@ class SignedWebhookInput(InputChannel):
             if wait:
                 logger.warning("%s: unverified webhook requests over the per-address limit", self.channel)
                 return 429, {"error": "too many requests", "retry_after": retry_after_header(wait)}
+            if not present and self.registration_probe(body, headers):
+                logger.info("%s: answered the platform's webhook registration check", self.channel)
+                return 200, {"ok": True, "accepted": 0}
             if not present:
                 logger.warning("%s: rejected a webhook request without a signature", self.channel)
                 return 401, {"error": "missing signature"}

@@ -24,6 +24,9 @@ class ZaloInput(SignedWebhookInput):
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
         return zalo.verify(self.config, body, header(headers, zalo.SIGNATURE_HEADER))
 
+    def registration_probe(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        return zalo.registration_probe(body)
+
     def parse(self, body: bytes) -> list[Inbound]:
         return zalo.parse(body)
 

@@ -100,6 +100,20 @@ def verify(config: ZaloConfig, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(given.lower().encode(), expected.encode())
 
 
+def registration_probe(body: bytes) -> bool:
+    """Zalo's check when a webhook URL is saved: an unsigned POST of ``{}`` that must get 200 (issue 15).
+
+    Exactly an empty JSON object; it is answered and nothing is processed. Any other unsigned
+    request is still refused.
+    """
+    if len(body) > 64:
+        return False
+    try:
+        return json.loads(body) == {}
+    except ValueError:
+        return False
+
+
 def _attachment(message: Mapping[str, Any]) -> dict[str, Any]:
     items = message.get("attachments")
     if isinstance(items, list) and items and isinstance(items[0], dict):
@@ -114,7 +128,9 @@ def parse(body: bytes) -> list[Inbound]:
         raise ValueError("not a Zalo event")
     event = data["event_name"]
     kind = _KINDS.get(event, "unknown")
-    sender = str((data.get("sender") or {}).get("id") or "")
+    # Seen and received receipts come from the OA's side: the OA is the sender, the user the recipient.
+    person = "recipient" if kind == "seen" else "sender"
+    sender = str((data.get(person) or {}).get("id") or "")
     message = data.get("message") if isinstance(data.get("message"), dict) else {}
     msg_id = str(message.get("msg_id") or f"{event}:{sender}:{data.get('timestamp', '')}")
     if kind in ("seen", "unknown") or not sender:

@@ -19,7 +19,8 @@ from connectors.zalo import ZaloInput
 from connectors.zalobot import ZaloBotInput
 from helpline import replies
 from helpline.channels import facebook
-from helpline.channels.store import CHOICES_MEMO
+from helpline.channels.inbound import Inbound
+from helpline.channels.store import CHOICES_MEMO, ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.settings import Settings
 from tests.fakes.base import FakePlatform
@@ -555,3 +556,29 @@ def test_facebook_a_shared_link_and_a_referral_are_answered(facebook_channel: An
     else:
         assert bot.texts == ["Tuyển lao động đi Campuchia lương 2000 USD https://example.com/tuyen-dung"]
         assert bot.received[0].metadata["media"] == "link"
+
+
+def test_zalo_registration_probe_gets_200_and_nothing_else_unsigned_does(data_env: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeZalo() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = ZaloInput.from_credentials(None)
+        bot = ScriptedBot()
+        event = text_event("zalo", new_sender("zalo", 70), new_mid("zalo", 70), "xin chào")
+        body, _ = signed("zalo", event)
+
+        async def go() -> list[tuple[int, dict[str, Any]]]:
+            out = [await connector.handle_post(b"{}", {"Content-Type": "application/json"}, APP, bot)]
+            out.append(await connector.handle_post(b'{"event_name": "x"}', {}, APP, bot))
+            out.append(await connector.handle_post(body, {}, APP, bot))  # a real event without its signature
+            out.append(await connector.handle_post(b"[]", {}, APP, bot))
+            await asyncio.sleep(0.3)
+            return out
+
+        results = run(go())
+    assert results[0] == (200, {"ok": True, "accepted": 0})
+    assert [status for status, _ in results[1:]] == [401, 401, 401]
+    assert not bot.received and not fake.delivered, "the probe is answered, never processed"
+    assert ChannelStore.from_url(Settings.from_env().handoff_db_url).claim_inbound(
+        Inbound("zalo", new_sender("zalo", 70), new_mid("zalo", 70), "text", text="x")), "nothing was journaled"

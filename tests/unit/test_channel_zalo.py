@@ -61,6 +61,7 @@ def test_signature_is_checked_over_the_raw_body(fake: FakeZalo) -> None:
 @pytest.mark.parametrize(("name", "kind"), [
     ("user_send_text", "text"), ("user_send_sticker", "sticker"), ("user_send_image", "image"),
     ("user_send_location", "location"), ("button_payload", "text"), ("user_seen_message", "seen"),
+    ("user_received_message", "seen"),
     ("follow", "unknown"),
 ])
 def test_documented_events_parse(name: str, kind: str) -> None:
