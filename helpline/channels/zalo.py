@@ -7,6 +7,7 @@ Zalo retries a webhook that is not answered 200 within about 2 s.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from helpline.channels.inbound import Inbound, Location
 from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore, remember_choices
+from helpline.channels.windows import reply_window
 from helpline.channels.zalo_format import ZaloPart, zalo_parts
 from helpline.errors import SendFailed
 
@@ -204,7 +206,13 @@ class ZaloSender:
         await self._client.aclose()
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
-        bodies, choices = request_bodies(edge_id(CHANNEL, recipient_id), message)
+        user = edge_id(CHANNEL, recipient_id)
+        last = await asyncio.to_thread(self._store.last_inbound_at, CHANNEL, user)
+        window = reply_window(CHANNEL, last)
+        refusal = window.send_refusal(self._now()) if window is not None else None
+        if refusal is not None:  # Zalo would refuse it too (-230): say why at once, without a call
+            raise SendFailed(refusal, permanent=True)
+        bodies, choices = request_bodies(user, message)
         await self._progress.deliver(Progress.key(recipient_id, message), bodies,
                                      lambda body: with_retries(lambda: self._post(body)))
         if choices:
