@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import SimpleNamespace
@@ -27,6 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import choices
 from connectors.guard import client_ip, guards, limit_request_size
 from connectors.runtime import ChannelRuntime
 from connectors.turn import (
@@ -41,10 +41,10 @@ from connectors.turn import (
     run_turn,
     screen_payload,
 )
-from helpline.channels.inbound import MEDIA_KINDS, Inbound, choice_number
+from helpline.channels.inbound import MEDIA_KINDS, Inbound
 from helpline.channels.messages import reply_from_message, split_message_dict
 from helpline.channels.outbox import Sender
-from helpline.channels.store import CHOICES_MEMO, ChannelStore
+from helpline.channels.store import ChannelStore
 from helpline.errors import ConfigError, HelplineError
 from helpline.ratelimit import retry_after_header
 from helpline.text import clean, mask_id
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT_CHARS = 4096
-CHOICES_AGE = dt.timedelta(hours=1)
 ENQUEUE_TRIES = 4
 
 
@@ -285,15 +284,7 @@ class SignedWebhookInput(InputChannel):
             text = await asyncio.to_thread(store.payload_for, text) or ""
         if inbound.kind != "text":
             return text
-        # A bare number picks from the options offered last (numbered-list fallback); any other
-        # message makes that list stale, so it is forgotten either way.
-        number = choice_number(text)
-        choices = await asyncio.to_thread(store.recall, self.channel, key, CHOICES_MEMO, CHOICES_AGE)
-        if choices is not None:
-            await asyncio.to_thread(store.forget, self.channel, key, CHOICES_MEMO)
-        if number is not None and isinstance(choices, list) and 1 <= number <= len(choices):
-            text = str(choices[number - 1])
-        return text
+        return await choices.pick(store, self.channel, key, text)
 
     async def turn(self, inbound: Inbound) -> list[dict[str, Any]]:
         app = self._app or SimpleNamespace(ctx=SimpleNamespace())
@@ -322,6 +313,7 @@ class SignedWebhookInput(InputChannel):
                                             **({"media": inbound.media} if inbound.media else {})})
             failed = not await run_turn(self._on_new_message, message, self.channel, sender_id)
         messages = await finish_turn(agent, self.channel, sender_id, note, list(collector.messages), failed)
+        await choices.keep(ChannelRuntime.get().store, self.channel, sender_id, messages)
         await attach_pending_location(self.channel, sender_id)
         return messages
 

@@ -20,7 +20,7 @@ from connectors.zalobot import ZaloBotInput
 from helpline import replies
 from helpline.channels import facebook
 from helpline.channels.inbound import Inbound
-from helpline.channels.store import CHOICES_MEMO, ChannelStore
+from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.settings import Settings
 from tests.fakes.base import FakePlatform
@@ -402,26 +402,31 @@ def test_zalobot_voice_gets_a_polite_reply_and_a_note_on_the_open_ticket(zalobot
     assert any("tin nhắn thoại" in m.text and "redacted.aac" in m.text for m in saved.messages)
 
 
-@pytest.mark.parametrize("typed", ["số 1", "so 1", "câu 1", "cau 1", "lựa chọn 1"])
-def test_choice_words_pick_the_option_on_every_channel(channel: Any, typed: str) -> None:
+@pytest.mark.parametrize("typed", ["2", "số 2", "so 2", "câu 2", "cau 2", "lựa chọn 2", "3"])
+def test_choice_numbers_pick_the_option_on_every_channel(channel: Any, typed: str) -> None:
+    """Short button titles too (native buttons, quick replies, inline keyboards): a typed number picks."""
     name, connector, fake = channel
     bot = ScriptedBot()
-    bot.answer = lambda m: [{"text": "Chọn:", "buttons": [{"title": "A", "payload": "/ask_hotline"}]}]
+    options = [{"title": "A", "payload": "/ask_hotline"}, {"title": "B", "payload": "/ask_human"},
+               {"title": "C", "payload": "/affirm"}]
+    bot.answer = lambda m: [{"text": "Chọn:", "buttons": options}]
     sender = new_sender(name, 40)
-    key = f"{name}:{sender}"
 
     async def go() -> None:
         assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 40), "hỏi"))) == 200
         await until(lambda: fake.texts_to(sender))
-        runtime = ChannelRuntime.get()
-        if name != "zalobot":  # the others keep a list only when they number it (long titles): seed one
-            await asyncio.to_thread(runtime.store.remember, name, key, CHOICES_MEMO, ["/ask_hotline"])
         bot.answer = lambda m: [{"text": "Gọi 111."}]
         assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 41), typed))) == 200
         await until(lambda: len(bot.received) == 2)
+        # The list is used once: the same number again is plain text.
+        assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 42), typed))) == 200
+        await until(lambda: len(bot.received) == 3)
 
     run(go())
-    assert bot.texts == ["hỏi", "/ask_hotline"]
+    picked = options[int(typed[-1]) - 1]["payload"]
+    assert bot.texts == ["hỏi", picked, typed]
+    if name == "zalo":  # options are always numbered in the Zalo OA text, besides the buttons
+        assert "1. A\n2. B\n3. C" in fake.texts_to(sender)[0]
 
 
 @pytest.mark.parametrize(("fixture", "tag"), [("photo_caption", "[ảnh]"), ("document_caption", "[tệp]")])
