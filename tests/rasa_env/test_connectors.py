@@ -587,3 +587,34 @@ def test_zalo_registration_probe_gets_200_and_nothing_else_unsigned_does(data_en
     assert not bot.received and not fake.delivered, "the probe is answered, never processed"
     assert ChannelStore.from_url(Settings.from_env().handoff_db_url).claim_inbound(
         Inbound("zalo", new_sender("zalo", 70), new_mid("zalo", 70), "text", text="x")), "nothing was journaled"
+
+
+def test_zalo_a_person_waiting_for_staff_is_told_once_to_write_again(data_env: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeZalo() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = ZaloInput.from_credentials(None)
+        sender = new_sender("zalo", 75)
+        key = f"zalo:{sender}"
+        HandoffStore.from_url(Settings.from_env().handoff_db_url).open_ticket(
+            "zalo", key, "immediate", ("intent:emergency",), [("user", "cứu")])
+        bot = ScriptedBot()
+        bot.answer = lambda m: []  # paused: Rasa says nothing
+        app = paused_agent(key)
+        free = ScriptedBot()  # a conversation nobody paused gets no reminder
+
+        async def go() -> None:
+            for n in range(2):
+                body, headers = signed("zalo", text_event("zalo", sender, new_mid("zalo", 75 + n), f"còn đó không {n}"))
+                assert (await connector.handle_post(body, headers, app, bot))[0] == 200
+                await until(lambda: len(fake.texts_to(sender)) >= 2 + n)
+            other = new_sender("zalo", 77)
+            body, headers = signed("zalo", text_event("zalo", other, new_mid("zalo", 77), "xin chào"))
+            assert (await connector.handle_post(body, headers, app, free))[0] == 200
+            await until(lambda: fake.texts_to(other))
+            await asyncio.sleep(0.3)
+
+        run(go())
+    assert fake.texts_to(sender) == [replies.WAITING_FOR_STAFF, replies.ZALO_WRITE_AGAIN, replies.WAITING_FOR_STAFF]
+    assert replies.ZALO_WRITE_AGAIN not in fake.texts_to(new_sender("zalo", 77))
