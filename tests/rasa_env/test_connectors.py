@@ -608,7 +608,7 @@ def test_zalo_a_person_waiting_for_staff_is_told_once_to_write_again(data_env: A
             for n in range(2):
                 body, headers = signed("zalo", text_event("zalo", sender, new_mid("zalo", 75 + n), f"còn đó không {n}"))
                 assert (await connector.handle_post(body, headers, app, bot))[0] == 200
-                await until(lambda: len(fake.texts_to(sender)) >= 2 + n)
+                await until(lambda n=n: len(fake.texts_to(sender)) >= 2 + n)
             other = new_sender("zalo", 77)
             body, headers = signed("zalo", text_event("zalo", other, new_mid("zalo", 77), "xin chào"))
             assert (await connector.handle_post(body, headers, app, free))[0] == 200
