@@ -19,7 +19,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories lint validate \
+.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories test-load lint validate \
         train index kb-validate kb-review model eval eval-nlu eval-safety eval-offers bench purge simulate clean \
         safety-review
 
@@ -130,6 +130,9 @@ test-rasa-env: $(RASA_VENV)/.installed ## connector tests in the Rasa environmen
 
 test-e2e: setup $(CHROMIUM) ## staff console in headless Chromium over the real stack
 	$(APY) -m pytest tests/e2e -q
+
+test-load: setup ## 300 Zalo senders through one address at 50 msg/s for 60 s on the real stack (default suite: 10 s)
+	HELPLINE_LOAD_SECONDS=60 $(APY) -m pytest tests/faults/test_webhook_load.py -q
 
 test-scale: setup $(NGINX) ## 2 replicas behind nginx share one conversation (PostgreSQL + Redis)
 	$(APY) -m pytest tests/scale -q
