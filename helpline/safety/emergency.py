@@ -119,6 +119,7 @@ class _Lexicon:
     third_party_immediate: frozenset[str]
     prevention_pairs: frozenset[str]
     anchored_groups: frozenset[str]
+    teen_code: dict[str, tuple[str, ...]]
 
 
 def load_lexicon_data(path: Path = LEXICON_PATH) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def _lexicon() -> _Lexicon:
         third_party_immediate=frozenset(data["third_party_immediate"]),
         prevention_pairs=frozenset(data.get("prevention_pairs", ())),
         anchored_groups=frozenset(data.get("anchored_groups", ())),
+        teen_code={k: tuple(str(v).split()) for k, v in data.get("teen_code", {}).items()},
     )
 
 
@@ -179,7 +181,7 @@ class _Message:
 def _read(lex: _Lexicon, raw: str) -> _Message:
     sentences = []
     for sentence in _SENTENCES.split(raw):
-        parts = [p for p in (fold(part) for part in _COMMAS.split(sentence)) if p]
+        parts = [p for p in (_expand(lex, fold(part)) for part in _COMMAS.split(sentence)) if p]
         if parts:
             sentences.append(f" {_BREAK} ".join(parts))
     tokens = f" {_STOP} ".join(sentences).split()
@@ -200,6 +202,12 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
         or _QUESTION.search(whole) is not None
     )
     return _Message(tokens, whole, scan, frame, question)
+
+
+def _expand(lex: _Lexicon, folded: str) -> str:
+    """Teen code that only the detector expands ("ms" -> "moi", "gd" -> "gia dinh"): the shared
+    table in helpline.text keeps to forms that are safe for FAQ retrieval too."""
+    return " ".join(w for t in folded.split() for w in lex.teen_code.get(t, (t,)))
 
 
 def _made_cues(tokens: list[str]) -> list[Match]:
@@ -299,6 +307,9 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
         return RiskLevel.NONE, f"talk_about:{prev}", anchored
     if hit.group == "help_call":  # a cry for help is never explained away
         return level, "", True
+    cue = _covering(msg.marks("habitual"), hit.start, frozenset({_STOP}), tokens)
+    if cue and hit.group == "self_harm" and not _writer_is_subject(lex, hit, prev, before, tokens):
+        return RiskLevel.CONCERN, f"habitual:{cue}", anchored
     strong = frame["strong_present"]
     cue = _covering(msg.marks("hearsay"), hit.start, frozenset({_STOP}), tokens)
     if cue and not anchored and not strong and level in _EMERGENCY:
