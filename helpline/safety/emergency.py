@@ -53,6 +53,9 @@ _COMMAS = re.compile(r"[,:()\[\]\"“”]+")
 _BREAK, _STOP = "|", "||"  # comma, end of sentence
 _QUESTION_END = frozenset({"khong", "chua", "gi", "nao", "dau"})
 _QUESTION = re.compile(r"\b(?:the nao|ra sao|o dau|la gi|bao nhieu|lam gi|co quan nao|ai|tai sao|vi sao)\b|^sao\b")
+# A clear question for the "nobody in particular" rule: not "ai" (also "whoever") nor "co ... khong".
+_ASKS = re.compile(r"\b(?:the nao|ra sao|o dau|la gi|bao nhieu|lam gi|co quan nao|tai sao|vi sao|lam sao|"
+                   r"co phai|co nen|co duoc|co bi|nhu nao|bao ai|goi ai|hoi ai|nho ai|tim ai)\b")
 _YEAR_BEFORE = frozenset({"nam", "hoi", "vao", "tu", "cuoi", "dau"})  # "nam 2019": a past story
 # Code-made cues: an age under 18 ("13 tuoi", "14t") or a school grade ("lop 9") marks a child;
 # a count before a time unit ("3 ngay", "may hom", "ca tuan") marks a duration.
@@ -173,6 +176,8 @@ class _Message:
     scan: list[Match]
     frame: dict[str, str | None]
     question: bool
+    asks: bool  # a clear question (see _ASKS)
+    personal: bool  # a person word anywhere ("toi", "em", "con", "hang xom"): about someone, not in general
 
     def marks(self, cue: str) -> list[Match]:
         return [m for m in self.scan if m[0] == f"c:{cue}"]
@@ -201,7 +206,9 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
         or ("co" in words and "khong" in words[words.index("co") :])
         or _QUESTION.search(whole) is not None
     )
-    return _Message(tokens, whole, scan, frame, question)
+    personal = any(t in lex.words["persons"] for t in words) or any(m[0] == "c:reporter" for m in scan)
+    asks = "?" in raw or (bool(words) and words[-1] in _QUESTION_END - {"khong"}) or _ASKS.search(whole) is not None
+    return _Message(tokens, whole, scan, frame, question, asks, personal)
 
 
 def _expand(lex: _Lexicon, folded: str) -> str:
@@ -324,6 +331,9 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
             return RiskLevel.NONE, f"{name}:{frame[name]}", anchored
     if generic and msg.question and not strong:
         return RiskLevel.NONE, f"generic:{prev}", anchored
+    if msg.asks and not msg.personal and not strong and not frame["present"]:
+        # "tim nguoi than mat tich o nuoc ngoai the nao": a question about nobody in particular
+        return RiskLevel.NONE, "general_question", anchored
     person = prev in words["persons"]
     fear = prev in words["fear"] and before not in words["not_fear_before"]  # "doanh so" is not "so"
     if fear or (person and before in words["fear"]):  # "so bi ban", "lo chi bi ban"
