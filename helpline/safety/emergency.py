@@ -123,6 +123,7 @@ class _Lexicon:
     prevention_pairs: frozenset[str]
     anchored_groups: frozenset[str]
     teen_code: dict[str, tuple[str, ...]]
+    ultimatum_groups: frozenset[str]
 
 
 def load_lexicon_data(path: Path = LEXICON_PATH) -> dict[str, Any]:
@@ -156,6 +157,7 @@ def _lexicon() -> _Lexicon:
         third_party_immediate=frozenset(data["third_party_immediate"]),
         prevention_pairs=frozenset(data.get("prevention_pairs", ())),
         anchored_groups=frozenset(data.get("anchored_groups", ())),
+        ultimatum_groups=frozenset(data.get("ultimatum_groups", ())),
         teen_code={k: tuple(str(v).split()) for k, v in data.get("teen_code", {}).items()},
     )
 
@@ -308,6 +310,8 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
         level = RiskLevel.URGENT
 
     cue = _covering(msg.marks("hypothetical"), hit.start, words["scope_end"] | {_STOP}, tokens)
+    if cue and hit.group in lex.ultimatum_groups and "khong" in tokens[hit.start - 3 : hit.end]:
+        cue = None  # "neu gia dinh khong chuyen tien thi ...": an ultimatum, not a what-if
     if cue:  # "neu ..." until "thi"/"se"
         return (RiskLevel.CONCERN if anchored else RiskLevel.NONE), f"hypothetical:{cue}", anchored
     if prev in words["prevention"] or f"{before} {prev}" in lex.prevention_pairs:
