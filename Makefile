@@ -107,7 +107,7 @@ eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3
 eval-nlu: $(RASA_MODEL) $(ACT_VENV)/.installed ## intent accuracy of the Rasa model on held-out examples (rasa test nlu)
 	$(APY) scripts/eval_nlu.py
 
-eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
+eval-safety: index ## emergency detection: recall, false alarms, urgent steps, per set and half (held + tune)
 	$(APY) scripts/eval_safety.py
 
 $(CHROMIUM):
