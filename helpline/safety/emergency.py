@@ -48,7 +48,7 @@ class Risk:
 
 
 _SENTENCES = re.compile(r"[!?;\n…]+|\.+(?!\d)")  # "10.000 do" stays one sentence
-_COMMAS = re.compile(r"[,:()\[\]\"“”]+")
+_COMMAS = re.compile(r"[,:()\[\]\"“”‘’']+")
 # Boundary tokens kept in the folded stream: phrases, wildcards and look-backs stop there.
 _BREAK, _STOP = "|", "||"  # comma, end of sentence
 _QUESTION_END = frozenset({"khong", "chua", "gi", "nao", "dau"})
@@ -124,6 +124,9 @@ class _Lexicon:
     anchored_groups: frozenset[str]
     teen_code: dict[str, tuple[str, ...]]
     ultimatum_groups: frozenset[str]
+    capped_after: dict[str, frozenset[str]]
+    habitual_groups: frozenset[str]
+    person_groups: frozenset[str]
 
 
 def load_lexicon_data(path: Path = LEXICON_PATH) -> dict[str, Any]:
@@ -158,6 +161,9 @@ def _lexicon() -> _Lexicon:
         prevention_pairs=frozenset(data.get("prevention_pairs", ())),
         anchored_groups=frozenset(data.get("anchored_groups", ())),
         ultimatum_groups=frozenset(data.get("ultimatum_groups", ())),
+        capped_after={g: frozenset(spec.get("capped_after", ())) for g, spec in signals.items()},
+        habitual_groups=frozenset(data.get("habitual_groups", ())),
+        person_groups=frozenset(data.get("person_groups", ())),
         teen_code={k: tuple(str(v).split()) for k, v in data.get("teen_code", {}).items()},
     )
 
@@ -199,6 +205,7 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
         if t in _YEAR_BEFORE and re.fullmatch(r"(?:19|20)\d\d", tokens[i + 1])
     ]
     scan += _made_cues(tokens)
+    scan = [m for m in scan if not _discounted(m, tokens)]
     frame = {name: next((m[3] for m in scan if m[0] == f"c:{name}"), None) for name in _FRAMES}
     words = [t for t in tokens if t[0] != _BREAK]
     whole = " ".join(words)
@@ -211,6 +218,21 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
     personal = any(t in lex.words["persons"] for t in words) or any(m[0] == "c:reporter" for m in scan)
     asks = "?" in raw or (bool(words) and words[-1] in _QUESTION_END - {"khong"}) or _ASKS.search(whole) is not None
     return _Message(tokens, whole, scan, frame, question, asks, personal)
+
+
+_WHY = frozenset({"sao", "tai", "vi"})  # "sao nguoi ta lai bi ...": "lai" asks why, it is not "again"
+
+
+def _discounted(match: Match, tokens: list[str]) -> bool:
+    """Matches that read otherwise in context."""
+    label, start, end, text = match
+    before = tokens[start - 1] if start > 0 else ""
+    if label == "c:past" and before in ("tu", "den"):  # "tu nam ngoai": since then, still going on
+        return True
+    if label == "c:strong_present" and text.startswith("lai "):
+        sentence_start = max((i for i in range(start) if tokens[i] == _STOP), default=-1) + 1
+        return bool(_WHY & set(tokens[sentence_start:start]))
+    return end < len(tokens) and tokens[end] == "phep"  # "khong cho ve phep": home leave, not captivity
 
 
 def _expand(lex: _Lexicon, folded: str) -> str:
@@ -262,12 +284,14 @@ def _covering(cues: list[Match], position: int, stops: frozenset[str], tokens: l
     return None
 
 
-def _in_past(msg: _Message, position: int) -> str | None:
-    """A past cue ("nam ngoai", "hoi 2018") before the hit with no present cue in between;
-    or a past cue anywhere when nothing in the message is about now."""
+def _in_past(msg: _Message, position: int, end: int | None = None) -> str | None:
+    """A past cue ("nam ngoai", "hoi 2018") before the hit with no present cue in between, or right
+    after it ("da ban toi truoc day"); or a past cue anywhere when nothing in the message is about now."""
     present = [m[1] for m in msg.marks("present") + msg.marks("strong_present")]
     for _, start, _, cue in msg.marks("past"):
         if start < position and not any(start <= p < position for p in present):
+            return cue
+        if end is not None and end <= start <= end + 1 and not any(end <= p <= start for p in present):
             return cue
     return msg.frame["past"] if msg.frame["past"] and not present else None
 
@@ -316,23 +340,32 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
         return (RiskLevel.CONCERN if anchored else RiskLevel.NONE), f"hypothetical:{cue}", anchored
     if prev in words["prevention"] or f"{before} {prev}" in lex.prevention_pairs:
         return RiskLevel.NONE, f"talk_about:{prev}", anchored
-    if hit.group == "help_call":  # a cry for help is never explained away
+    if hit.group == "help_call":  # a cry for help is never explained away ...
+        sentence_start = max((i for i in range(hit.start) if tokens[i] == _STOP), default=-1) + 1
+        clause = tokens[sentence_start : hit.start]
+        if msg.marks("hypothetical") and "ai" in clause[-3:] and any(
+                sentence_start <= m[1] < hit.start for m in msg.marks("hypothetical")):
+            return RiskLevel.CONCERN, "what_if_question", True  # ... unless asked: "neu ... thi co ai cuu em khong"
         return level, "", True
-    cue = _covering(msg.marks("habitual"), hit.start, frozenset({_STOP}), tokens)
-    if cue and hit.group == "self_harm" and not _writer_is_subject(lex, hit, prev, before, tokens):
-        return RiskLevel.CONCERN, f"habitual:{cue}", anchored
     strong = frame["strong_present"]
+    if hit.group in lex.person_groups and msg.marks("not_person") and not strong:
+        return RiskLevel.NONE, f"not_a_person:{msg.marks('not_person')[0][3]}", anchored
+    cue = _covering(msg.marks("habitual"), hit.start, frozenset({_STOP}), tokens)
+    if cue and hit.group in lex.habitual_groups and not _writer_is_subject(lex, hit, prev, before, tokens):
+        return RiskLevel.CONCERN, f"habitual:{cue}", anchored
     cue = _covering(msg.marks("hearsay"), hit.start, frozenset({_STOP}), tokens)
     if cue and not anchored and not strong and level in _EMERGENCY:
         return RiskLevel.NONE, f"hearsay:{cue}", anchored
     if frame["resolved"] and not strong:
         return RiskLevel.NONE, f"past:{frame['resolved']}", anchored
-    cue = None if strong else _in_past(msg, hit.start)
+    cue = None if strong else _in_past(msg, hit.start, hit.end)
     if cue:
         return RiskLevel.NONE, f"past:{cue}", anchored
     for name in ("study", "media", "law"):  # about others in general, not about a person
         if frame[name] and not anchored and not strong:
             return RiskLevel.NONE, f"{name}:{frame[name]}", anchored
+    if frame["media"] and not strong and not any(t in words["writer"] for t in msg.words.split()):
+        return RiskLevel.NONE, f"media:{frame['media']}", anchored  # news about a named person, nobody close
     if generic and msg.question and not strong:
         return RiskLevel.NONE, f"generic:{prev}", anchored
     if msg.asks and not msg.personal and not strong and not frame["present"]:
@@ -342,6 +375,9 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
     fear = prev in words["fear"] and before not in words["not_fear_before"]  # "doanh so" is not "so"
     if fear or (person and before in words["fear"]):  # "so bi ban", "lo chi bi ban"
         return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), "fear", anchored
+    capped = lex.capped_after.get(hit.group, frozenset())
+    if prev in capped or (person and before in capped):
+        return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), "plan", anchored
     if prev in words["offer"] or (person and before in words["offer"]):  # "hua dua em sang"
         return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), "offer", anchored
     return level, "", anchored
