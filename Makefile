@@ -12,6 +12,9 @@ RASA := $(RASA_VENV)/bin/rasa
 APY := $(ACT_VENV)/bin/python
 EMBED_MODEL := models/multilingual-e5-small
 RASA_MODEL := models/rasa/helpline.tar.gz
+SAFETY_MODEL := models/safety/classifier.npz
+SAFETY_INPUTS := helpline/safety/classifier.py helpline/safety/training.yml knowledge_base/urgent_steps.yml \
+                 $(shell find bot/data/nlu knowledge_base/faq -name '*.yml' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 NGINX := /usr/sbin/nginx
 RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
@@ -52,9 +55,13 @@ $(EMBED_MODEL)/helpline-build.json: $(ACT_VENV)/.installed helpline/kb/model_bui
 	$(APY) -m helpline.kb.model_builder $(EMBED_MODEL)
 	@touch $@
 
-index: $(EMBED_MODEL)/helpline-build.json ## validate the knowledge base and (re)build the FAQ index
+index: $(EMBED_MODEL)/helpline-build.json $(SAFETY_MODEL) ## validate the knowledge base and (re)build the FAQ index
 	@echo "==> [setup 4/5] FAQ index"
 	$(APY) -m helpline.kb build
+
+$(SAFETY_MODEL): $(ACT_VENV)/.installed $(SAFETY_INPUTS)
+	@echo "==> [setup 4/5] safety classifier (an extra signal beside the emergency lexicon)"
+	$(APY) -m helpline.safety.classifier build
 
 $(RASA_MODEL): $(RASA_VENV)/.installed $(RASA_INPUTS)
 	@echo "==> [setup 5/5] training the Rasa model (~1 min)"
