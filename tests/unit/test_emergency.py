@@ -420,18 +420,20 @@ def test_fresh_set_and_training_sentences_stay_apart_from_the_detector() -> None
     phrases = set(_all_phrases())
     assert not [i["text"] for i in fresh if len(fold(i["text"]).split()) >= 4 and fold(i["text"]) in phrases]
     # the classifier's hand-written sentences are no evaluation item; the few NLU/handbook lines that
-    # the independent sets also hold ("xin chao") are too short for the classifier to score
+    # the independent sets also hold are greetings and FAQ titles ("xin chao", "ban chi dao 138 la gi"),
+    # short and not emergencies on either side, so they cannot lift a recall figure
     import yaml
 
-    from helpline.safety.classifier import TRAINING_FILE, training_rows
-    from helpline.safety.emergency import CLASSIFIER_MIN_WORDS
+    from helpline.safety.classifier import OTHER, TRAINING_FILE, training_rows
 
     evaluated = {fold(i["text"]) for s in module.SETS if s.is_file() for i in module.load_items(s)}
     written = {fold(i["text"]) for i in yaml.safe_load(TRAINING_FILE.read_text(encoding="utf-8"))["items"]}
     assert not written & evaluated
-    independent = {fold(i["text"]) for s in (module.REAL_SET, module.FRESH_SET) for i in module.load_items(s)}
-    shared = {fold(t) for t, _ in training_rows()} & independent
-    assert all(len(t.split()) < CLASSIFIER_MIN_WORDS for t in shared), shared
+    halved = (module.REAL_SET, module.FRESH_SET)
+    independent = {fold(i["text"]): i["level"] for s in halved for i in module.load_items(s)}
+    trained = dict((fold(t), lab) for t, lab in training_rows())
+    shared = set(trained) & set(independent)
+    assert all(len(t.split()) <= 6 and trained[t] == OTHER and independent[t] in ("none", "concern") for t in shared)
 
 
 # --- second round (issue 14): sentences written here, in the shapes the misses showed -------
