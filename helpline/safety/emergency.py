@@ -220,6 +220,8 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
     return _Message(tokens, whole, scan, frame, question, asks, personal)
 
 
+_SELL_BEFORE = frozenset({"se", "da", "dinh", "muon", "sap", "doa", "ho", "no", "de", "bi", "chuan", "mua", "roi"})
+_SELL_AFTER = frozenset({"sang", "qua", "cho", "di", "vao", "lam", "roi"})
 _WHY = frozenset({"sao", "tai", "vi"})  # "sao nguoi ta lai bi ...": "lai" asks why, it is not "again"
 
 
@@ -232,7 +234,10 @@ def _discounted(match: Match, tokens: list[str]) -> bool:
     if label == "c:strong_present" and text.startswith("lai "):
         sentence_start = max((i for i in range(start) if tokens[i] == _STOP), default=-1) + 1
         return bool(_WHY & set(tokens[sentence_start:start]))
-    return end < len(tokens) and tokens[end] == "phep"  # "khong cho ve phep": home leave, not captivity
+    after = tokens[end] if end < len(tokens) else ""
+    if label == "c:reporter" and text.startswith("ban ") and (before in _SELL_BEFORE or after in _SELL_AFTER):
+        return True  # "se ban minh sang ...": "bán mình" (sell me), not "bạn mình" (my friend)
+    return after == "phep"  # "khong cho ve phep": home leave, not captivity
 
 
 def _expand(lex: _Lexicon, folded: str) -> str:
@@ -448,7 +453,8 @@ def detect(text: str, *, intent: str | None = None, in_emergency: bool = False) 
 
     # A relative or a neighbour reporting (issue 14's "urgent"): the writer is not the one in danger
     # this minute, unless a child is being taken or someone harms themself right now.
-    if level == RiskLevel.IMMEDIATE and msg.marks("reporter") and not writer and not kept_immediate:
+    quoted = bool(msg.marks("reported_speech"))  # "toi", "em" inside are the words of the one in danger
+    if level == RiskLevel.IMMEDIATE and msg.marks("reporter") and (quoted or not writer) and not kept_immediate:
         level = RiskLevel.URGENT
         reasons.append("reported_by_third_party")
     if intent == "emergency" and level not in _EMERGENCY:
