@@ -222,6 +222,8 @@ def _read(lex: _Lexicon, raw: str) -> _Message:
 
 _SELL_BEFORE = frozenset({"se", "da", "dinh", "muon", "sap", "doa", "ho", "no", "de", "bi", "chuan", "mua", "roi"})
 _SELL_AFTER = frozenset({"sang", "qua", "cho", "di", "vao", "lam", "roi"})
+_LEAK_BEFORE = frozenset({"doa", "se", "bi", "dinh"})
+_LEAK_AFTER = frozenset({"len", "anh", "clip", "video", "hinh"})
 _WHY = frozenset({"sao", "tai", "vi"})  # "sao nguoi ta lai bi ...": "lai" asks why, it is not "again"
 
 
@@ -229,12 +231,14 @@ def _discounted(match: Match, tokens: list[str]) -> bool:
     """Matches that read otherwise in context."""
     label, start, end, text = match
     before = tokens[start - 1] if start > 0 else ""
+    after = tokens[end] if end < len(tokens) else ""
     if label == "c:past" and before in ("tu", "den"):  # "tu nam ngoai": since then, still going on
         return True
+    if label == "c:past" and text == "tung" and (before in _LEAK_BEFORE or after in _LEAK_AFTER):
+        return True  # "doa tung anh": tung (leak), not từng (once)
     if label == "c:strong_present" and text.startswith("lai "):
         sentence_start = max((i for i in range(start) if tokens[i] == _STOP), default=-1) + 1
         return bool(_WHY & set(tokens[sentence_start:start]))
-    after = tokens[end] if end < len(tokens) else ""
     if label == "c:reporter" and text.startswith("ban ") and (before in _SELL_BEFORE or after in _SELL_AFTER):
         return True  # "se ban minh sang ...": "bán mình" (sell me), not "bạn mình" (my friend)
     return after == "phep"  # "khong cho ve phep": home leave, not captivity
@@ -358,6 +362,11 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
     strong = frame["strong_present"]
     if hit.group in lex.person_groups and msg.marks("not_person") and not strong:
         return RiskLevel.NONE, f"not_a_person:{msg.marks('not_person')[0][3]}", anchored
+    if hit.group in lex.person_groups and msg.marks("reassured") and not strong:
+        return RiskLevel.NONE, f"reassured:{msg.marks('reassured')[0][3]}", anchored
+    cue = _covering(msg.marks("fear_of"), hit.start, frozenset({_STOP}), tokens)
+    if cue and not strong and hit.group != "help_call":
+        return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), f"fear:{cue}", anchored
     cue = _covering(msg.marks("habitual"), hit.start, frozenset({_STOP}), tokens)
     if cue and hit.group in lex.habitual_groups and not _writer_is_subject(lex, hit, prev, before, tokens):
         return RiskLevel.CONCERN, f"habitual:{cue}", anchored
@@ -386,7 +395,8 @@ def _judge(lex: _Lexicon, hit: _Hit, msg: _Message) -> tuple[RiskLevel | None, s
     capped = lex.capped_after.get(hit.group, frozenset())
     if prev in capped or (person and before in capped):
         return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), "plan", anchored
-    if prev in words["offer"] or (person and before in words["offer"]):  # "hua dua em sang"
+    lured = "bi" in tokens[max(0, j - 5) : j]  # "bi 1 dua tren game du ...": it happened, not an offer
+    if not lured and (prev in words["offer"] or (person and before in words["offer"])):  # "hua dua em sang"
         return min(level, RiskLevel.CONCERN, key=_RANK.__getitem__), "offer", anchored
     return level, "", anchored
 
