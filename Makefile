@@ -22,8 +22,8 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale lint validate \
-        train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean \
+.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories lint validate \
+        train index kb-validate kb-review model eval eval-nlu eval-safety eval-offers bench purge simulate clean \
         safety-review
 
 help: ## list the targets
@@ -114,6 +114,13 @@ eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3
 eval-nlu: $(RASA_MODEL) $(ACT_VENV)/.installed ## intent accuracy of the Rasa model on held-out examples (rasa test nlu)
 	$(APY) scripts/eval_nlu.py
 
+test-stories: $(RASA_MODEL) ## rasa test core on tests/stories (forms: offer check), failing on any wrong prediction
+	$(RASA) test core --stories tests/stories --model $(RASA_MODEL) --fail-on-prediction-errors \
+	    --out $(HELPLINE_DATA_DIR)/story-results
+
+eval-offers: $(ACT_VENV)/.installed ## offer check: per-sign precision/recall and band accuracy (HALF=all|tune|held, CHECK=1)
+	$(APY) scripts/eval_offers.py $(if $(HALF),--half $(HALF)) $(if $(CHECK),--check)
+
 eval-safety: index ## emergency detection: recall, false alarms, urgent steps, per set and half (held + tune)
 	$(APY) scripts/eval_safety.py
 
@@ -139,6 +146,8 @@ test: setup $(CHROMIUM) $(NGINX) lint validate ## everything: lint, validate, un
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
 	$(APY) scripts/eval_nlu.py --check
+	$(MAKE) test-stories
+	$(APY) scripts/eval_offers.py --check
 	$(APY) scripts/eval_retrieval.py --check
 
 bench: setup $(NGINX) ## latency, throughput, RSS, cold start, 1 vs 2 replicas, index sizes (docs/performance.md)

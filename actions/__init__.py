@@ -3,6 +3,8 @@
 from actions.emergency import ActionEmergency
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
+from actions.offer import ActionOfferResult, ActionOfferStart, ActionOfferStopped, ValidateOfferForm
 from actions.privacy import ActionDeleteMyData
 
-__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff"]
+__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionOfferResult",
+           "ActionOfferStart", "ActionOfferStopped", "ValidateOfferForm"]
