@@ -50,11 +50,12 @@ TARGET_FALSE_ALARM = 0.05
 # Issue 14's targets (printed, not gated): on the unseen half of safety_real.yml.
 ISSUE_TARGETS = {"emergency_recall": 0.98, "missing_children": 1.0, "false_alarm": 0.03}
 # Regression floors on the held halves (gated), a little under what they measure (7470490: real
-# held 0.925 / 0.957 / 0.063, fresh held 0.930 / 0.833 / 0.109), so that a change that loses ground
+# held 0.925 / 0.957 / 0.063, fresh held 0.930 / 0.833 / 0.109; 0.117 false alarms once main's new
+# NLU examples entered the classifier's training, 8009b85), so that a change that loses ground
 # fails `make test`. Issue 14's targets (ISSUE_TARGETS) are printed beside them; they are not met.
 FLOORS = {
     REAL_SET.name: {"emergency_recall": 0.91, "missing_children": 0.95, "false_alarm": 0.07, "steps": 0.95},
-    FRESH_SET.name: {"emergency_recall": 0.91, "missing_children": 0.80, "false_alarm": 0.12, "steps": 0.95},
+    FRESH_SET.name: {"emergency_recall": 0.91, "missing_children": 0.80, "false_alarm": 0.13, "steps": 0.95},
 }
 LEVELS = [RiskLevel.IMMEDIATE, RiskLevel.URGENT, RiskLevel.CONCERN, RiskLevel.NONE]
 EMERGENCY = {RiskLevel.IMMEDIATE, RiskLevel.URGENT}
