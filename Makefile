@@ -12,6 +12,9 @@ RASA := $(RASA_VENV)/bin/rasa
 APY := $(ACT_VENV)/bin/python
 EMBED_MODEL := models/multilingual-e5-small
 RASA_MODEL := models/rasa/helpline.tar.gz
+SAFETY_MODEL := models/safety/classifier.npz
+SAFETY_INPUTS := helpline/safety/classifier.py helpline/safety/training.yml knowledge_base/urgent_steps.yml \
+                 $(shell find bot/data/nlu knowledge_base/faq -name '*.yml' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 NGINX := /usr/sbin/nginx
 RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
@@ -52,9 +55,13 @@ $(EMBED_MODEL)/helpline-build.json: $(ACT_VENV)/.installed helpline/kb/model_bui
 	$(APY) -m helpline.kb.model_builder $(EMBED_MODEL)
 	@touch $@
 
-index: $(EMBED_MODEL)/helpline-build.json ## validate the knowledge base and (re)build the FAQ index
+index: $(EMBED_MODEL)/helpline-build.json $(SAFETY_MODEL) ## validate the knowledge base and (re)build the FAQ index
 	@echo "==> [setup 4/5] FAQ index"
 	$(APY) -m helpline.kb build
+
+$(SAFETY_MODEL): $(ACT_VENV)/.installed $(SAFETY_INPUTS)
+	@echo "==> [setup 4/5] safety classifier (an extra signal beside the emergency lexicon)"
+	$(APY) -m helpline.safety.classifier build
 
 $(RASA_MODEL): $(RASA_VENV)/.installed $(RASA_INPUTS)
 	@echo "==> [setup 5/5] training the Rasa model (~1 min)"
@@ -114,7 +121,7 @@ test-stories: $(RASA_MODEL) ## rasa test core on tests/stories (forms: offer che
 eval-offers: $(ACT_VENV)/.installed ## offer check: per-sign precision/recall and band accuracy (HALF=all|tune|held, CHECK=1)
 	$(APY) scripts/eval_offers.py $(if $(HALF),--half $(HALF)) $(if $(CHECK),--check)
 
-eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
+eval-safety: index ## emergency detection: recall, false alarms, urgent steps, per set and half (held + tune)
 	$(APY) scripts/eval_safety.py
 
 $(CHROMIUM):
