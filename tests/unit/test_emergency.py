@@ -549,3 +549,15 @@ def test_classifier_training_is_deterministic_and_scores_in_range(tmp_path: Path
         assert a.probability(text) == b.probability(text) == pytest.approx(c.probability(text), abs=1e-6)
         assert 0.0 <= a.probability(text) <= 1.0
     assert a.probability("cuu toi, toi bi nhot o campuchia") > a.probability("luat moi co hieu luc khi nao")
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    # An offer that says the passport will be kept is a warning sign to check, not a person held now.
+    ("họ nói sẽ giữ hộ chiếu cho em, có nên đi không", RiskLevel.CONCERN),
+    ("ho bao se giu ho chieu giup e cho an toan, co nen di ko", RiskLevel.CONCERN),
+    # Kept now, or kept and not let go: still an emergency.
+    ("ông chủ giữ hộ chiếu của em", RiskLevel.URGENT),
+    ("chu doi giu ho chieu cua e r ko cho ve", RiskLevel.URGENT),
+])
+def test_a_passport_to_be_kept_is_an_offer_sign_one_kept_now_is_not(text: str, level: RiskLevel) -> None:
+    assert detect(text).level is level
