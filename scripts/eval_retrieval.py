@@ -47,8 +47,8 @@ TARGETS = {"direct_correct": 0.85, "clarify": 0.15, "confident_wrong": 0.03, "to
            "top1_long_story": 0.85}
 # What --check gates on (make test): the safety bound, and floors a little under what the
 # current ranking reaches on the whole of each set, so a regression fails the build.
-FLOORS = {"confident_wrong": 0.03, "clarify": 0.15, "real_direct": 0.74, "short_direct": 0.82, "short_top1": 0.88,
-          "real_top1": 0.80}
+FLOORS = {"confident_wrong": 0.03, "clarify": 0.15, "real_direct": 0.78, "short_direct": 0.84, "short_top1": 0.90,
+          "real_top1": 0.85}
 
 
 @dataclass
