@@ -9,8 +9,9 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.services import get_services
+from actions.services import current_call, get_services
 from helpline import replies
+from helpline.kb.ranking import Outcome
 
 logger = logging.getLogger(__name__)
 # Offered when the question is outside the handbook's scope.
@@ -24,6 +25,50 @@ def _entity(tracker: Tracker, name: str) -> str | None:
     return None
 
 
+def _previous_turn(tracker: Tracker) -> tuple[str, str, list[str]]:
+    """The user text before the latest message, the bot's reply text to it and that reply's entry buttons."""
+    events = list(tracker.events or [])
+    users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if len(users) < 2:
+        return "", "", []
+    start, end = users[-2], users[-1]
+    text = str(events[start].get("text") or "")
+    if text.startswith("/"):
+        return "", "", []  # a button press: no question text to learn from
+    bot_text, offered = "", []
+    for e in events[start + 1:end]:
+        if e.get("event") == "bot":
+            bot_text += str(e.get("text") or "")
+            for b in (e.get("data") or {}).get("buttons") or []:
+                payload = str(b.get("payload") or "")
+                if '"faq_id"' in payload and "faq_part" not in payload:
+                    offered.append(payload.split('"faq_id": "', 1)[-1].split('"', 1)[0])
+    return text, bot_text, offered
+
+
+def _learn(tracker: Tracker, outcome: str, text: str = "", candidates: tuple[str, ...] = (),
+           entry_id: str | None = None, topic: str | None = None) -> None:
+    """Record the reply's outcome (and an unanswered question) for the editors; never fails the reply."""
+    call = current_call.get()
+    channel = (call.channel if call else "") or tracker.get_latest_input_channel() or "?"
+    try:
+        log = get_services().learning
+        log.outcome(channel, outcome, entry_id, topic)
+        if outcome in ("ask", "unknown") and text.strip():
+            log.record(channel, outcome, text, candidates)
+        elif outcome in ("chosen", "rejected") and entry_id:
+            previous, bot_text, offered = _previous_turn(tracker)
+            if not previous:
+                return
+            if bot_text.startswith((replies.UNSURE_INTRO, replies.OUT_OF_SCOPE[:40])):
+                log.chose(previous, entry_id)
+            elif replies.ALSO_ASK_INTRO in bot_text and entry_id in offered:
+                # The person pressed another question than the one answered: the answer missed.
+                log.record(channel, "rejected", previous, tuple(offered), chosen=entry_id)
+    except Exception:
+        logger.exception("could not record the handbook outcome")
+
+
 class ActionAnswerFaq(Action):
     def name(self) -> str:
         return "action_answer_faq"
@@ -31,6 +76,7 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        learned: dict[str, Any] = {}
         try:
             retriever = get_services().retriever
             entry_id = _entity(tracker, "faq_id")
@@ -39,17 +85,28 @@ class ActionAnswerFaq(Action):
                     dispatcher.utter_message(text=replies.faq_more(entry))
                     return []
                 text, buttons = replies.faq_answer(entry)
+                learned = dict(outcome="chosen", entry_id=entry.id, topic=entry.topic)
             else:
-                result = await asyncio.to_thread(retriever.retrieve, tracker.latest_message.get("text") or "")
+                asked = tracker.latest_message.get("text") or ""
+                result = await asyncio.to_thread(retriever.retrieve, asked)
                 if result.confident and result.best and (entry := retriever.entry(result.best.entry_id)):
-                    text, buttons = replies.faq_answer_with_alternatives(entry, retriever.alternatives(result))
+                    alternatives = retriever.alternatives(result)
+                    text, buttons = replies.faq_answer_with_alternatives(entry, alternatives)
+                    kind = "answer_alt" if result.outcome is Outcome.ANSWER_WITH_ALTERNATIVES else "answer"
+                    learned = dict(outcome=kind, entry_id=entry.id, topic=entry.topic)
                 elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
                     starters = [e for i in STARTER_QUESTIONS if (e := retriever.entry(i))]
                     text, buttons = replies.unsure(starters, intro=replies.OUT_OF_SCOPE)
+                    learned = dict(outcome="unknown", text=asked)
                 else:
-                    text, buttons = replies.unsure(retriever.suggestions(result))
+                    suggestions = retriever.suggestions(result)
+                    text, buttons = replies.unsure(suggestions)
+                    learned = dict(outcome="ask" if suggestions else "unknown", text=asked,
+                                   candidates=tuple(e.id for e in suggestions[:3]))
         except Exception:
             logger.exception("FAQ retrieval failed")
             text, buttons = replies.SERVICE_FALLBACK, []
         dispatcher.utter_message(text=text, buttons=[b.as_dict() for b in buttons])
+        if learned:
+            await asyncio.to_thread(_learn, tracker, **learned)
         return []
