@@ -6,14 +6,22 @@ validation of the build and the real console over Starlette's test client.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
+import actions.services as services_module
+from actions.faq import ActionAnswerFaq
+from actions.services import Services
+from helpline import replies
 from helpline.db import Database
 from helpline.handoff import HandoffStore
 from helpline.handoff.schema import SCHEMA
@@ -280,3 +288,49 @@ def test_a_build_that_fails_validation_keeps_the_working_index(tmp_path: Path, k
     assert status.state == "failed"
     assert "law_version is required" in status.error
     assert current_index_path(build) == (build / "index-old").resolve()
+
+
+# -- the FAQ action records outcomes (real retriever, real store) ---------------------------------
+
+def _tracker(text: str, events: list[dict[str, Any]], entities: list[dict[str, Any]] | None = None) -> Tracker:
+    latest = {"text": text, "intent": {"name": "ask_faq", "confidence": 0.9}, "entities": entities or []}
+    events = [*events, {"event": "user", "text": text, "parse_data": latest, "input_channel": "telegram"}]
+    return Tracker("telegram:123456789", {}, latest, events, False, None, None, "action_listen")
+
+
+def _run(trk: Tracker) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAnswerFaq().run(dispatcher, trk, {}))
+    return dispatcher.messages
+
+
+def test_the_faq_action_records_asks_choices_and_rejections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    services = Services(Settings(data_dir=tmp_path))
+    monkeypatch.setattr(services_module, "_services", services)
+    vague = "cho em hoi cai vu do 0912345678"
+    (reply,) = _run(_tracker(vague, []))
+    assert reply["text"].startswith(replies.UNSURE_INTRO)
+    offered = [b["payload"].split('"faq_id": "')[1].split('"')[0] for b in reply["buttons"]]
+    log = services.learning
+    (row,) = log.open_questions()
+    assert row.kind == "ask" and row.channel == "telegram" and list(row.candidates) == offered
+    assert "0912345678" not in row.text and "123456789" not in repr(row)
+    # The person presses the second button: recorded as their choice on that question.
+    asked = [{"event": "user", "text": vague},
+             {"event": "bot", "text": reply["text"], "data": {"buttons": reply["buttons"]}}]
+    press = [{"entity": "faq_id", "value": offered[1]}]
+    _run(_tracker(reply["buttons"][1]["payload"], asked, press))
+    (row,) = log.open_questions()
+    assert row.chosen == offered[1]
+    # An answer with alternatives, and the person presses an alternative: the answer missed.
+    answer_text, buttons = replies.faq_answer_with_alternatives(
+        services.retriever.entry(ENTRY), [services.retriever.entry("bao-tin-tong-dai-111")])  # type: ignore[arg-type]
+    answered = [{"event": "user", "text": "so nao goi khi nguy hiem"},
+                {"event": "bot", "text": answer_text, "data": {"buttons": [b.as_dict() for b in buttons]}}]
+    _run(_tracker(buttons[-1].payload, answered, [{"entity": "faq_id", "value": "bao-tin-tong-dai-111"}]))
+    rejected = [r for r in log.open_questions() if r.kind == "rejected"]
+    assert len(rejected) == 1 and rejected[0].chosen == "bao-tin-tong-dai-111"
+    assert rejected[0].text == "so nao goi khi nguy hiem" and ENTRY not in rejected[0].candidates
+    with services.handoff.database.transaction("read", write=False) as q:
+        outcomes = [r[0] for r in q.all("SELECT outcome FROM kb_outcomes ORDER BY id")]
+    assert outcomes == ["ask", "chosen", "chosen"]
