@@ -53,18 +53,17 @@ def _learn(tracker: Tracker, outcome: str, text: str = "", candidates: tuple[str
     channel = (call.channel if call else "") or tracker.get_latest_input_channel() or "?"
     try:
         log = get_services().learning
-        log.outcome(channel, outcome, entry_id, topic)
         if outcome in ("ask", "unknown") and text.strip():
             log.record(channel, outcome, text, candidates)
-        elif outcome in ("chosen", "rejected") and entry_id:
+        elif outcome == "chosen" and entry_id:
             previous, bot_text, offered = _previous_turn(tracker)
-            if not previous:
-                return
-            if bot_text.startswith((replies.UNSURE_INTRO, replies.OUT_OF_SCOPE[:40])):
+            if previous and bot_text.startswith((replies.UNSURE_INTRO, replies.OUT_OF_SCOPE[:40])):
                 log.chose(previous, entry_id)
-            elif replies.ALSO_ASK_INTRO in bot_text and entry_id in offered:
+            elif previous and replies.ALSO_ASK_INTRO in bot_text and entry_id in offered:
                 # The person pressed another question than the one answered: the answer missed.
+                outcome = "rejected"
                 log.record(channel, "rejected", previous, tuple(offered), chosen=entry_id)
+        log.outcome(channel, outcome, entry_id, topic)
     except Exception:
         logger.exception("could not record the handbook outcome")
 

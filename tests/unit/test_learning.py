@@ -22,10 +22,12 @@ import actions.services as services_module
 from actions.faq import ActionAnswerFaq
 from actions.services import Services
 from helpline import replies
+from helpline.console.web import VN_TZ
 from helpline.db import Database
 from helpline.handoff import HandoffStore
 from helpline.handoff.schema import SCHEMA
 from helpline.kb import yaml_edit
+from helpline.kb.analytics import compute
 from helpline.kb.editing import DraftRefused, Drafts, approval_problem, entry_values
 from helpline.kb.embedder import Embedder
 from helpline.kb.entries import load_entries
@@ -333,4 +335,38 @@ def test_the_faq_action_records_asks_choices_and_rejections(tmp_path: Path, monk
     assert rejected[0].text == "so nao goi khi nguy hiem" and ENTRY not in rejected[0].candidates
     with services.handoff.database.transaction("read", write=False) as q:
         outcomes = [r[0] for r in q.all("SELECT outcome FROM kb_outcomes ORDER BY id")]
-    assert outcomes == ["ask", "chosen", "chosen"]
+    assert outcomes == ["ask", "chosen", "rejected"]
+
+
+# -- analytics ------------------------------------------------------------------------------------
+
+def test_weekly_analytics_per_channel_and_csv(tmp_path: Path) -> None:
+    clock = Clock()
+    desk = make_desk(tmp_path, clock)
+    log = LearningLog(desk.store.database, now=clock)
+    for outcome in ("answer", "answer", "answer_alt", "ask", "unknown"):
+        log.outcome("zalo", outcome, "bao-tin-tong-dai-111" if outcome.startswith("answer") else None, "bao-tin")
+    log.outcome("telegram", "ask")
+    first = desk.ticket(sender="84901111111", priority="immediate", channel="zalo")
+    desk.ticket(sender="84902222222", priority="concern", channel="zalo")
+    clock.advance(minutes=4)
+    desk.store.add_staff_reply(first, "minh", "Chào bạn")
+    data = compute(desk.store.database, 8, VN_TZ, clock())
+    zalo = next(r for r in data.rows if r.channel == "zalo")
+    assert zalo.questions == 5 and zalo.answer_rate == pytest.approx(0.6)
+    assert zalo.clarification_rate == pytest.approx(0.2) and zalo.unanswered == 2
+    assert zalo.handoffs == {"immediate": 1, "concern": 1} and zalo.median_first_reply == pytest.approx(240)
+    assert next(r for r in data.rows if r.channel == "telegram").clarification_rate == 1.0
+    assert data.top_entries == [("bao-tin-tong-dai-111", 3)] and data.top_topics == [("bao-tin", 3)]
+    with desk.client() as sup, desk.client() as agent:
+        login(sup, "lan")
+        page = sup.get("/console/supervisor/analytics")
+        assert page.status_code == 200 and "60%" in page.text and "4 phút" in page.text
+        exported = sup.get("/console/supervisor/analytics.csv")
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        header, *lines = exported.text.strip().splitlines()
+        assert header.startswith("week_start,channel,questions,answered,answer_rate")
+        assert any(",zalo,5,3,0.600,1,0.200,2,1,0,1,0,240" in line for line in lines)
+        assert "8490" not in exported.text and "8490" not in page.text
+        login(agent, "minh")
+        assert agent.get("/console/supervisor/analytics.csv").status_code == 403
