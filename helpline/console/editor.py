@@ -286,8 +286,16 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         svc.publisher.request(f"bản nháp #{draft.id}")
         return RedirectResponse("/console/editor?msg=approved", 303)
 
+    @staff_only(ctx, role=EDITORS)
+    async def publish(request: Request) -> Response:
+        """Rebuild the index from the files as they are (e.g. after content came in through git)."""
+        await audit(request, "kb_publish requested")
+        svc.publisher.request(f"yêu cầu của {me(request).username}")
+        return RedirectResponse("/console/editor#publish", 303)
+
     return [
         Route("/console/editor", home, methods=["GET"]),
+        Route("/console/editor/publish", publish, methods=["POST"]),
         Route("/console/editor/unanswered", unanswered_page, methods=["GET"]),
         Route("/console/editor/unanswered", unanswered_action, methods=["POST"]),
         Route("/console/editor/entries", entries_page, methods=["GET"]),
