@@ -370,3 +370,24 @@ def test_weekly_analytics_per_channel_and_csv(tmp_path: Path) -> None:
         assert "8490" not in exported.text and "8490" not in page.text
         login(agent, "minh")
         assert agent.get("/console/supervisor/analytics.csv").status_code == 403
+
+
+def test_a_rebuild_embeds_only_the_changed_question_forms(tmp_path: Path, embedder: Embedder) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from helpline.kb.index import build_index, load_index
+
+    entries = load_entries(ROOT / "knowledge_base" / "faq")[:6]
+    build = tmp_path / "build"
+    build_index(entries, embedder, build, progress=lambda _m: None)
+    changed = [dataclasses.replace(entries[0], paraphrases=(*entries[0].paraphrases, "cau hoi moi them vao")),
+               *entries[1:]]
+    messages: list[str] = []
+    build_index(changed, embedder, build, progress=messages.append)
+    assert any(m.startswith("embedding 1 of ") for m in messages), messages
+    loaded = load_index(current_index_path(build))
+    i = next(n for n, d in enumerate(loaded.docs) if d.text == "cau hoi moi them vao")
+    fresh = embedder.encode_docs(["cau hoi moi them vao"])[0]
+    assert float(np.dot(loaded.faiss_index.reconstruct(i), fresh)) > 0.999
