@@ -391,3 +391,25 @@ def test_a_rebuild_embeds_only_the_changed_question_forms(tmp_path: Path, embedd
     i = next(n for n, d in enumerate(loaded.docs) if d.text == "cau hoi moi them vao")
     fresh = embedder.encode_docs(["cau hoi moi them vao"])[0]
     assert float(np.dot(loaded.faiss_index.reconstruct(i), fresh)) > 0.999
+
+
+def test_learning_tables_and_editor_role_on_both_databases(db_url: str, kb: Path) -> None:
+    from helpline.handoff.accounts import StaffAccounts
+
+    store = HandoffStore.from_url(db_url)
+    accounts = StaffAccounts(store.database)
+    accounts.add_user("bien", PASSWORD, "editor")
+    accounts.add_user("minh", PASSWORD, "agent")
+    assert {u.username: u.role for u in accounts.list_users()} == {"bien": "editor", "minh": "agent"}
+    assert accounts.authenticate("bien", PASSWORD).user.role == "editor"  # type: ignore[union-attr]
+    log = LearningLog(store.database)
+    row_id = log.record("zalo", "ask", "goi 0912345678 hoi", ["a"])
+    assert log.handle([row_id], "out_of_scope", "bien") == 1 and log.open_questions() == []
+    log.outcome("zalo", "answer", "a", "t")
+    drafts = Drafts(store.database, kb)
+    entry = next(e for e in load_entries(kb) if e.id == ENTRY)
+    values = entry_values(entry)
+    values["paraphrases"].append("so nao goi khi bi ep")
+    draft = drafts.propose("bien", "edit", ENTRY, entry.topic, values)
+    assert drafts.approve(draft.id, "lan", "supervisor").status == "approved"
+    assert drafts.history(ENTRY)[0].decided_by == "lan"
