@@ -90,6 +90,8 @@ def bot(stack: Stack) -> Iterator[Bot]:
 
 def log_in(browser: Any, bot: Bot, who: tuple[str, str]) -> Any:
     page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN").new_page()
+    # Saving and approving run the build's validation over the whole handbook: slow on a loaded machine.
+    page.set_default_timeout(180_000)
     page.goto(f"{bot.handoff}/console/")
     page.fill("input[name=username]", who[0])
     page.fill("input[name=password]", who[1])
