@@ -42,6 +42,7 @@ EDITOR_FLASH = {
     "handled": ("ok", "Đã ghi nhận: nhóm câu hỏi này được đánh dấu là ngoài phạm vi."),
     "paraphrase": ("ok", "Đã tạo bản nháp thêm cách hỏi. Cần người thứ hai duyệt."),
     "refused": ("error", "Không thực hiện được. Xem lý do bên dưới."),
+    "publishing": ("ok", "Đang xây lại chỉ mục tìm kiếm từ các tệp hiện có (xem tiến độ bên dưới)."),
 }
 
 
@@ -291,7 +292,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         """Rebuild the index from the files as they are (e.g. after content came in through git)."""
         await audit(request, "kb_publish requested")
         svc.publisher.request(f"yêu cầu của {me(request).username}")
-        return RedirectResponse("/console/editor#publish", 303)
+        return RedirectResponse("/console/editor?msg=publishing", 303)
 
     return [
         Route("/console/editor", home, methods=["GET"]),
