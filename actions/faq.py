@@ -109,3 +109,35 @@ class ActionAnswerFaq(Action):
         if learned:
             await asyncio.to_thread(_learn, tracker, **learned)
         return []
+
+
+class ActionFaqRejected(Action):
+    """ "không phải" right after an answer: say sorry, and record the question as unanswered."""
+
+    def name(self) -> str:
+        return "action_faq_rejected"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=replies.ANSWER_REJECTED)
+        await asyncio.to_thread(_record_rejection, tracker)
+        return []
+
+
+def _record_rejection(tracker: Tracker) -> None:
+    call = current_call.get()
+    channel = (call.channel if call else "") or tracker.get_latest_input_channel() or "?"
+    try:
+        previous, bot_text, offered = _previous_turn(tracker)
+        if not previous or bot_text.startswith((replies.UNSURE_INTRO, replies.OUT_OF_SCOPE[:40])):
+            return  # no answer was given: the question is recorded already, as asked back
+        services = get_services()
+        answered = next((e for e in services.retriever.entries.values()
+                         if e.answer.strip() and bot_text.startswith(e.answer.strip())), None)
+        candidates = tuple(dict.fromkeys(([answered.id] if answered else []) + offered))
+        services.learning.record(channel, "rejected", previous, candidates)
+        services.learning.outcome(channel, "rejected", answered.id if answered else None,
+                                  answered.topic if answered else None)
+    except Exception:
+        logger.exception("could not record the rejected answer")

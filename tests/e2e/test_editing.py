@@ -173,3 +173,16 @@ def test_a_build_that_fails_validation_leaves_the_old_index_serving(
     first_line = load_index(serving).entries[TARGET].answer.strip().splitlines()[0]
     answer = bot.text(f"u-{uuid.uuid4().hex[:8]}", QUESTION)
     assert first_line in answer, answer
+
+
+def test_khong_phai_after_an_answer_puts_the_question_in_the_unanswered_list(
+        stack: Stack, bot: Bot, browser: Any) -> None:
+    sender = f"u-{uuid.uuid4().hex[:8]}"
+    question = "ban nguoi sang tq thi bi tu may nam vay"
+    first = bot.text(sender, question)
+    assert not first.startswith(replies.UNSURE_INTRO), first  # answered
+    assert bot.text(sender, "không phải") == replies.ANSWER_REJECTED
+    page = log_in(browser, bot, EDITORS[0])
+    page.goto(f"{bot.handoff}/console/editor/unanswered")
+    group = page.wait_for_selector(f"section.group:has-text('{question}')")
+    assert "câu trả lời bị từ chối" in group.inner_text()

@@ -413,3 +413,24 @@ def test_learning_tables_and_editor_role_on_both_databases(db_url: str, kb: Path
     draft = drafts.propose("bien", "edit", ENTRY, entry.topic, values)
     assert drafts.approve(draft.id, "lan", "supervisor").status == "approved"
     assert drafts.history(ENTRY)[0].decided_by == "lan"
+
+
+def test_khong_phai_after_an_answer_records_the_question_as_rejected(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from actions.faq import ActionFaqRejected
+
+    services = Services(Settings(data_dir=tmp_path))
+    monkeypatch.setattr(services_module, "_services", services)
+    entry = services.retriever.entry(ENTRY)
+    assert entry is not None
+    text, _ = replies.faq_answer(entry)
+    answered = [{"event": "user", "text": "goi so nao truoc 0987654321"}, {"event": "bot", "text": text, "data": {}}]
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionFaqRejected().run(dispatcher, _tracker("không phải", answered), {}))
+    assert dispatcher.messages[0]["text"] == replies.ANSWER_REJECTED and "111" in replies.ANSWER_REJECTED
+    (row,) = services.learning.open_questions()
+    assert row.kind == "rejected" and row.candidates == (ENTRY,) and "0987654321" not in row.text
+    # After a clarification there was no answer to reject: nothing more is recorded.
+    asked_back = [{"event": "user", "text": "cai do la gi"}, {"event": "bot", "text": replies.UNSURE_INTRO, "data": {}}]
+    asyncio.run(ActionFaqRejected().run(CollectingDispatcher(), _tracker("không phải", asked_back), {}))
+    assert len(services.learning.open_questions()) == 1
