@@ -20,6 +20,7 @@ from helpline.handoff.spool import TicketSpool
 from helpline.kb.embedder import Embedder
 from helpline.kb.entries import load_urgent_steps
 from helpline.kb.retriever import FaqRetriever
+from helpline.kb.unanswered import LearningLog
 from helpline.settings import Settings
 from helpline.text import mask_id
 
@@ -96,6 +97,11 @@ class Services:
     def handoff(self) -> HandoffStore:
         with self._lock:
             return AuditedHandoffStore.from_url(self.settings.handoff_db_url)
+
+    @cached_property
+    def learning(self) -> LearningLog:
+        """Unanswered questions and reply outcomes for the handbook's editors (issue 17)."""
+        return LearningLog(self.handoff.database)
 
     @cached_property
     def spool(self) -> TicketSpool:

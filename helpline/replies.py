@@ -59,6 +59,12 @@ DATA_DELETED = (
     "Ứng dụng nhắn tin vẫn giữ bản sao trên điện thoại của bạn: để xóa, nhấn giữ cuộc trò chuyện rồi chọn Xóa."
 )
 
+# After "không phải" to an answer: the answer missed (recorded for the handbook's editors).
+ANSWER_REJECTED = (
+    "Xin lỗi bạn, có lẽ mình chưa hiểu đúng câu hỏi. Bạn thử hỏi lại bằng cách khác nhé. "
+    "Nếu cần người tư vấn, bạn gọi 111 (miễn phí, 24/7)."
+)
+
 MORE_BUTTON = "Xem thêm"
 
 

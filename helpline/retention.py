@@ -11,6 +11,7 @@ from cron; the handoff service also runs it every hour. What goes (see docs/priv
 - Outbox messages sent or failed longer ago (pending ones are still being delivered).
 - Channel rows: the dedupe journal, per-person memos and long button payloads.
 - Expired staff sessions, and unreadable spooled ticket requests.
+- Unanswered questions recorded for the handbook's editors (``kb_unanswered``, masked already).
 
 Kept: the audit log (staff actions and ticket numbers, no user data) and channel tokens.
 """
@@ -52,6 +53,7 @@ class PurgeReport:
     payloads: int = 0
     sessions: int = 0
     spool_files: int = 0
+    unanswered: int = 0
 
     @property
     def total(self) -> int:
@@ -130,6 +132,7 @@ class Retention:
             ("memos", "channel_memo", "created_at < ?", (cutoff,)),
             ("payloads", "channel_payloads", "created_at < ?", (cutoff,)),
             ("sessions", "staff_sessions", SESSIONS_PURGE_WHERE, (d.ts(now), d.ts(now - self.session_idle))),
+            ("unanswered", "kb_unanswered", "asked_at < ?", (cutoff,)),
         ]
         for field_name, table, where, params in rules:
             if not _table_exists(self.handoff, table):

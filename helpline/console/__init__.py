@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from helpline.channels.outbox import Outbox
-from helpline.console import auth, live, ops, views
+from helpline.console import analytics, auth, editor, live, ops, views
 from helpline.console.live import ChangeFeed
 from helpline.console.web import HERE, BodyLimit, ConsoleContext, ConsoleHeaders, make_templates
 from helpline.handoff.accounts import StaffAccounts
@@ -32,6 +32,7 @@ def console_routes(settings: Settings, store: HandoffStore, accounts: StaffAccou
     backoff = Backoff(free=3, base=2.0) if limiter.enabled else Backoff(free=2**31)
     ctx = ConsoleContext(settings, store, accounts, outbox, worker, make_templates(), limiter, backoff)
     return [
-        *auth.routes(ctx), *views.routes(ctx), *ops.routes(ctx), *live.routes(ctx, feed),
+        *auth.routes(ctx), *views.routes(ctx), *ops.routes(ctx), *editor.routes(ctx), *analytics.routes(ctx),
+        *live.routes(ctx, feed),
         Mount("/console/static", app=StaticFiles(directory=str(HERE / "static")), name="console-static"),
     ]

@@ -5,7 +5,8 @@
 - CSRF: every POST carries the session's token (form field ``csrf_token`` or header
   ``X-CSRF-Token``) and, when the browser sends one, a same-origin ``Origin``. The login form uses
   a double-submit token of its own.
-- Roles: ``agent`` and ``supervisor``; a handler may require ``supervisor``.
+- Roles: ``agent``, ``supervisor`` and ``editor``; a handler may require roles. Editors only reach
+  the handbook pages (``role`` naming ``editor``).
 - Password guessing: per address, a token bucket (HELPLINE_RATE_LIMIT_LOGIN) and exponential backoff
   after failures (429 while it lasts); per account, a delay that doubles after failures and is
   bounded (the request is held, then checked), so nobody can lock a colleague out. The address is
@@ -72,7 +73,8 @@ async def current_session(ctx: ConsoleContext, request: Request) -> StaffSession
     return await asyncio.to_thread(ctx.accounts.session, request.cookies.get(SESSION_COOKIE), idle)
 
 
-def staff_only(ctx: ConsoleContext, role: str | None = None, page: bool = True) -> Callable[[Handler], Handler]:
+def staff_only(ctx: ConsoleContext, role: str | tuple[str, ...] | None = None,
+               page: bool = True) -> Callable[[Handler], Handler]:
     """Wrap a handler: a live session (else login page or 401), the role, and CSRF on POST."""
 
     def wrap(handler: Handler) -> Handler:
@@ -99,10 +101,17 @@ def staff_only(ctx: ConsoleContext, role: str | None = None, page: bool = True) 
                     return await render(ctx, request, "error.html", 403, title="Yêu cầu bị từ chối",
                                   text="Yêu cầu không hợp lệ hoặc đã hết hạn (CSRF). Hãy tải lại trang rồi thử lại.")
                 request.state.form = form
-            if role is not None and session.user.role != role:
+            allowed = (role,) if isinstance(role, str) else role
+            # Editors work on the handbook only: the queue and transcripts are not theirs to see.
+            if session.user.role == "editor" and (allowed is None or "editor" not in allowed):
+                if page and request.method == "GET":
+                    return RedirectResponse("/console/editor", 303)
+                allowed = ()
+            if allowed is not None and session.user.role not in allowed:
                 await asyncio.to_thread(ctx.store.audit, session.user.username, f"denied {request.url.path}")
                 return await render(ctx, request, "error.html", 403, title="Không có quyền",
-                              text="Trang này chỉ dành cho giám sát viên.")
+                              text="Trang này chỉ dành cho giám sát viên." if allowed == ("supervisor",)
+                              else "Bạn không có quyền mở trang này.")
             return await handler(request)
 
         return guarded

@@ -35,8 +35,8 @@ class Chart:
     total: int
 
 
-def day_chart(per_day: list[tuple[dt.date, dict[str, int]]]) -> Chart:
-    """Bars per day (oldest left), one stacked segment per channel, with a y scale and a legend."""
+def day_chart(per_day: list[tuple[dt.date, dict[str, int]]], unit: str = "ca qua") -> Chart:
+    """Bars per day (oldest left), one stacked segment per channel (or series), with a y scale and a legend."""
     channels = sorted({c for _, counts in per_day for c in counts})
     css = {c: f"ch{i % 6}" for i, c in enumerate(channels)}
     top = max([sum(counts.values()) for _, counts in per_day] + [1])
@@ -56,7 +56,7 @@ def day_chart(per_day: list[tuple[dt.date, dict[str, int]]]) -> Chart:
             h = plot_h * n / scale_max
             y -= h
             bars.append(Bar(round(x, 1), round(y, 1), round(slot * 0.7, 1), round(h, 1), channel, css[channel],
-                            f"{day.strftime('%d/%m')}: {n} ca qua {channel}"))
+                            f"{day.strftime('%d/%m')}: {n} {unit} {channel}"))
         if len(per_day) <= 16 or i % 2 == 0:
             labels.append((round(x + slot * 0.35, 1), day.strftime("%d/%m")))
     ticks = [(round(baseline - plot_h * v / scale_max, 1), v) for v in sorted({0, scale_max // 2, scale_max})]

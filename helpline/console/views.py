@@ -124,7 +124,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
                 "window_state": window.state(now) if window else None,
                 "labels": LABEL_CHOICES, "label_required": ticket.priority in EMERGENCY_PRIORITIES,
                 "can_flag_missed": ticket.priority not in EMERGENCY_PRIORITIES,
-                "staff_list": [u for u in staff if u.username != state.assigned_to],
+                "staff_list": [u for u in staff if u.username != state.assigned_to and u.role != "editor"],
                 "can_reply": ticket.is_open and (not held_by_other or session.user.is_supervisor),
                 "held_by_other": held_by_other, "quick_replies": replies.STAFF_QUICK_REPLIES,
                 "escalate_minutes": max(1, ctx.settings.escalate_after_seconds // 60)}

@@ -33,7 +33,7 @@ PRIORITY_LABELS = {"immediate": "Nguy hiểm ngay", "urgent": "Khẩn", "concern
 CHANNEL_LABELS = {"zalo": "Zalo", "messenger": "Messenger", "facebook": "Messenger", "telegram": "Telegram",
                   "rest": "Web"}
 AUTHOR_LABELS = {"user": "Người dùng", "bot": "Trợ lý tự động", "staff": "Nhân viên", "system": "Hệ thống"}
-ROLE_LABELS = {"agent": "Nhân viên", "supervisor": "Giám sát"}
+ROLE_LABELS = {"agent": "Nhân viên", "supervisor": "Giám sát", "editor": "Biên tập viên"}
 # Flash messages are chosen by code, so a link can never inject text into the page.
 FLASH = {
     "sent": ("ok", "Đã gửi trả lời. Tin nhắn đang được chuyển tới người dùng qua kênh của họ."),

@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from helpline.db import Database, Query, UniqueConflict, from_db_ts
 from helpline.handoff.models import utc_now
 from helpline.handoff.passwords import MAX_PASSWORD, MIN_PASSWORD, password_problem
-from helpline.handoff.schema import ROLES
+from helpline.handoff.schema import LEARNING_ROLES, ROLES
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 # Failures of one account before its checks are delayed; the delay then doubles from 1 s up to the maximum.
@@ -62,6 +62,11 @@ class StaffUser:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+    @property
+    def can_edit(self) -> bool:
+        """May draft and approve handbook changes (editors and supervisors)."""
+        return self.role in EDIT_ROLES
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,19 @@ def _pyotp() -> Any:
     return pyotp
 
 
-_USER_COLS = "id, username, role, active, created_at, last_login_at"
+# Every role an account can have: the base roles of staff_users' CHECK, and the later ones kept in
+# staff_roles (a row there overrides the base role, so older databases need no migration).
+ALL_ROLES: tuple[str, ...] = ROLES + LEARNING_ROLES
+EDIT_ROLES: tuple[str, ...] = ("editor", "supervisor")
+
+
+def _user_cols(alias: str = "staff_users") -> str:
+    role = f"COALESCE((SELECT r.role FROM staff_roles r WHERE r.user_id = {alias}.id), {alias}.role)"
+    return ", ".join(f"{alias}.{c}" if c != "role" else role
+                     for c in ("id", "username", "role", "active", "created_at", "last_login_at"))
+
+
+_USER_COLS = _user_cols()
 
 
 def _user(row: tuple) -> StaffUser:  # type: ignore[type-arg]
@@ -149,12 +166,16 @@ class StaffAccounts:
         """
         check_username(username)
         check_password(password, username)
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if role not in ALL_ROLES:
+            raise ValueError(f"role must be one of {', '.join(ALL_ROLES)}")
+        base = role if role in ROLES else "agent"
         try:
             with self._db.transaction("add a staff account") as q:
-                q.insert("INSERT INTO staff_users (username, password_hash, role, active, created_at) "
-                         "VALUES (?, ?, ?, 1, ?)", (username, hash_password(password), role, self._d.ts(self._now())))
+                user_id = q.insert("INSERT INTO staff_users (username, password_hash, role, active, created_at) "
+                                   "VALUES (?, ?, ?, 1, ?)",
+                                   (username, hash_password(password), base, self._d.ts(self._now())))
+                if role != base:
+                    q.run("INSERT INTO staff_roles (user_id, role) VALUES (?, ?)", (user_id, role))
         except UniqueConflict:
             raise ValueError(f"username {username!r} is taken") from None
         user = self.get_user(username)
@@ -332,7 +353,7 @@ class StaffAccounts:
         key = _sid_hash(session_id)
         with self._db.transaction("read a session", write=False) as q:
             row = q.one(f"SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, "
-                        f"{', '.join('u.' + c.strip() for c in _USER_COLS.split(','))} "
+                        f"{_user_cols('u')} "
                         "FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id WHERE s.id_hash = ?", (key,))
         if row is None:
             return None
@@ -358,5 +379,6 @@ class StaffAccounts:
                          (self._d.ts(now), self._d.ts(now - idle)))
 
 
-__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "LoginResult", "StaffAccounts", "StaffSession", "StaffUser", "account_delay",
+__all__ = ["ALL_ROLES", "EDIT_ROLES",
+           "MAX_PASSWORD", "MIN_PASSWORD", "LoginResult", "StaffAccounts", "StaffSession", "StaffUser", "account_delay",
            "hash_password"]

@@ -80,3 +80,37 @@ FEEDBACK_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS handoff_ticket_labels_at ON handoff_ticket_labels (labelled_at)",
 )
 SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA
+# The learning loop (issue 17), tables of their own:
+# - kb_outcomes: one row per handbook reply (answered / with alternatives / asked / no answer / rejected),
+#   channel and time only, for the analytics; never a sender id or the text;
+# - kb_unanswered: the questions the bot could not answer or whose answer was rejected, masked before
+#   storage, never tied to a sender id, purged by retention;
+# - kb_drafts: changes to handbook entries awaiting a second person (four eyes), and their history;
+# - staff_roles: roles added after staff_users' CHECK was fixed (``editor``), so existing databases
+#   need no migration. A row here overrides the account's base role.
+LEARNING_ROLES: tuple[str, ...] = ("editor",)
+UNANSWERED_KINDS: tuple[str, ...] = ("ask", "unknown", "rejected")
+OUTCOMES: tuple[str, ...] = ("answer", "answer_alt", "ask", "unknown", "rejected", "chosen")
+DRAFT_KINDS: tuple[str, ...] = ("edit", "create", "retire")
+DRAFT_STATUSES: tuple[str, ...] = ("draft", "approved", "rejected")
+LEARNING_SCHEMA: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS kb_outcomes (
+        id {{id}}, channel TEXT NOT NULL, at {{ts}} NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ({_in(OUTCOMES)})), entry_id TEXT, topic TEXT)""",
+    "CREATE INDEX IF NOT EXISTS kb_outcomes_at ON kb_outcomes (at)",
+    f"""CREATE TABLE IF NOT EXISTS kb_unanswered (
+        id {{id}}, channel TEXT NOT NULL, asked_at {{ts}} NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_in(UNANSWERED_KINDS)})), text TEXT NOT NULL,
+        candidates TEXT NOT NULL, chosen TEXT, handled TEXT, handled_by TEXT, handled_at {{ts}})""",
+    "CREATE INDEX IF NOT EXISTS kb_unanswered_at ON kb_unanswered (asked_at)",
+    f"""CREATE TABLE IF NOT EXISTS kb_drafts (
+        id {{id}}, entry_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ({_in(DRAFT_KINDS)})),
+        topic TEXT NOT NULL, payload TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', author TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({_in(DRAFT_STATUSES)})), created_at {{ts}} NOT NULL,
+        decided_by TEXT, decided_at {{ts}}, diff TEXT)""",
+    "CREATE INDEX IF NOT EXISTS kb_drafts_entry ON kb_drafts (entry_id, id)",
+    f"""CREATE TABLE IF NOT EXISTS staff_roles (
+        user_id BIGINT PRIMARY KEY REFERENCES staff_users (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ({_in(LEARNING_ROLES)})))""",
+)
+SCHEMA = SCHEMA + LEARNING_SCHEMA

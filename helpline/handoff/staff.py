@@ -16,8 +16,7 @@ import getpass
 import sys
 
 from helpline.errors import HelplineError
-from helpline.handoff.accounts import StaffAccounts
-from helpline.handoff.schema import ROLES
+from helpline.handoff.accounts import ALL_ROLES, StaffAccounts
 from helpline.handoff.store import HandoffStore
 from helpline.settings import Settings
 
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="create an account")
     add.add_argument("--username", required=True)
-    add.add_argument("--role", choices=ROLES, default="agent")
+    add.add_argument("--role", choices=ALL_ROLES, default="agent")
     sub.add_parser("list", help="list accounts")
     for name in ("disable", "enable", "password"):
         cmd = sub.add_parser(name, help=f"{name} an account" if name != "password" else "set a new password")

@@ -124,10 +124,15 @@ def build_index(
         progress(f"index is up to date ({len(entries)} entries, {target.name})")
         return target
     docs = index_docs(entries)
-    progress(f"embedding {len(docs)} question forms of {len(entries)} entries with {embedder.model_id} ...")
     started = time.perf_counter()
-    vectors = embedder.encode_docs([d.text for d in docs], show_progress=True)
-    vectors = np.ascontiguousarray(vectors, dtype="float32")
+    reused = _reusable_vectors(build_dir, embedder, docs)
+    missing = list(dict.fromkeys(d.text for d in docs if d.text not in reused))
+    progress(f"embedding {len(missing)} of {len(docs)} question forms of {len(entries)} entries with "
+             f"{embedder.model_id} ({len(docs) - len(missing)} unchanged, taken from the current index) ...")
+    if missing:
+        fresh = embedder.encode_docs(missing, show_progress=True)
+        reused.update(zip(missing, np.asarray(fresh, dtype="float32"), strict=True))
+    vectors = np.ascontiguousarray(np.stack([reused[d.text] for d in docs]), dtype="float32")
     progress(f"embedded in {time.perf_counter() - started:.1f} s; writing {target.name}")
     if len(vectors) >= int(os.environ.get(HNSW_MIN_VECTORS_ENV, HNSW_MIN_VECTORS)):
         index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -169,6 +174,31 @@ def build_index(
     _remove_old_builds(build_dir, keep={target.name})
     progress(f"index ready: {target} ({index.ntotal} vectors, dim {vectors.shape[1]})")
     return target
+
+
+def _reusable_vectors(build_dir: Path, embedder: Embedder, docs: Sequence[IndexDoc]) -> dict[str, np.ndarray]:
+    """Vectors of unchanged question forms from the current index, so an edit re-embeds only what changed.
+
+    Only when the current index was built with the same model, and one of its vectors still
+    matches a fresh encoding (the document prefix may have changed since).
+    """
+    import numpy as np
+
+    try:
+        loaded = load_index(current_index_path(build_dir), expected_model_id=embedder.model_id)
+    except Exception:
+        return {}
+    wanted = {d.text for d in docs}
+    found: dict[str, np.ndarray] = {}
+    for i, doc in enumerate(loaded.docs):
+        if doc.text in wanted and doc.text not in found:
+            found[doc.text] = np.asarray(loaded.faiss_index.reconstruct(i), dtype="float32")
+    if not found:
+        return {}
+    probe = next(iter(found))
+    if float(embedder.encode_docs([probe])[0] @ found[probe]) < 0.999:
+        return {}
+    return found
 
 
 def _point_current(build_dir: Path, target: Path) -> None:
