@@ -14,7 +14,7 @@ from starlette.routing import Route
 from helpline import replies
 from helpline.console.auth import staff_only
 from helpline.console.chart import day_chart
-from helpline.console.web import FLASH, LABEL_TEXT, VN_TZ, ConsoleContext, render, vn_time
+from helpline.console.web import FLASH, LABEL_TEXT, SAFETY_TEXT, VN_TZ, ConsoleContext, render, vn_time
 from helpline.handoff.accounts import StaffSession
 from helpline.handoff.desk import QueueItem, TicketState
 from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, PRIORITIES, Ticket, utc_now
@@ -113,8 +113,10 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         # Every look at a transcript, including live refreshes, is in the audit log.
         await asyncio.to_thread(ctx.store.audit, session.user.username, "view_transcript", ticket.id)
         label = await asyncio.to_thread(ctx.store.ticket_label, ticket.id)
+        safety = await asyncio.to_thread(ctx.store.safety_check, ticket.id)
         held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
         return {"ticket": ticket, "state": state, "notes": notes, "now": utc_now(), "label": label,
+                "safety": safety, "safety_text": SAFETY_TEXT,
                 "labels": LABEL_CHOICES, "label_required": ticket.priority in EMERGENCY_PRIORITIES,
                 "can_flag_missed": ticket.priority not in EMERGENCY_PRIORITIES,
                 "staff_list": [u for u in staff if u.username != state.assigned_to],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from helpline.handoff.models import AUTHORS, LABELS, PRIORITIES, STATUSES
+from helpline.handoff.waiting import SAFETY_SCHEMA
 
 
 def _in(values: Sequence[str]) -> str:
@@ -79,4 +80,5 @@ FEEDBACK_SCHEMA: tuple[str, ...] = (
         labelled_by TEXT NOT NULL, labelled_at {{ts}} NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS handoff_ticket_labels_at ON handoff_ticket_labels (labelled_at)",
 )
-SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA
+# The safety check at the start of a handoff (helpline.handoff.waiting), a table of its own too.
+SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA + SAFETY_SCHEMA
