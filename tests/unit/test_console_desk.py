@@ -87,7 +87,8 @@ def test_claim_transfer_and_notes_from_the_console(desk: Desk) -> None:
     assert desk.store.ticket_state(tid).assigned_to == "hoa"
     page = client.get(f"/console/tickets/{tid}").text
     assert "đã báo công an" in page and "Ghi chú nội bộ" in page
-    assert desk.outbox.list() == [], "notes are never sent to the user"
+    # The person is told once that a staff member took the conversation; notes are never sent.
+    assert [m.message["text"] for m in desk.outbox.list()] == [replies.STAFF_TOOK_OVER]
 
 
 def test_resolve_resumes_the_bot_through_rasa_and_tells_the_user(desk: Desk, rasa: FakeHttp) -> None:
