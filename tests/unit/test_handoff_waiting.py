@@ -75,7 +75,7 @@ def test_the_claim_and_a_bot_turn_never_both_win(db_url: str, clock: Clock) -> N
         ticket = store.open_ticket("telegram", f"race{i}", "urgent", [], [("user", "cứu")])
         barrier = threading.Barrier(2)
 
-        def claim(tid: int = ticket.id) -> None:
+        def claim(tid: int = ticket.id, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             store.claim(tid, "lan")
 
