@@ -342,7 +342,9 @@ async def finish_turn(
     if any(m.get("text") for m in out):
         if recorded is not None or before.ticket is not None:
             out = with_111(out, replies.WAITING_111_LINE)
-            user = [] if recorded is not None else [("user", await user_line(channel, sender_id, text))]
+            # After an action's ticket command the message is on the ticket, but not the media it came with.
+            noted = recorded is not None and not text.startswith(tuple(f"{t} " for t in MEDIA_TAGS.values()))
+            user = [] if noted else [("user", await user_line(channel, sender_id, text))]
             bot = [_ticket_text(m) for m in out[recorded or 0:]]
             question = replies.SAFETY_QUESTION if recorded is not None else None
             record = await _record(channel, sender_id, [u for u in user if u[1]], bot, question,
