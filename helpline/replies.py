@@ -60,7 +60,7 @@ SAFETY_QUESTION = (
 )
 SAFETY_ACK: dict[str, str] = {
     "safe": ("Cảm ơn bạn. Nhân viên tổng đài sẽ trả lời bạn tại đây; trong lúc chờ, bạn vẫn có thể hỏi mình. "
-             "Cần gấp, bạn gọi 111 (miễn phí, 24/7)."),
+             "Cần gấp, bạn gọi 111 (miễn phí, 24/7); nếu gặp nguy hiểm, gọi 113."),
     "unsafe": ("Mình đã báo nhân viên tổng đài đây là ca khẩn cấp. Nếu có thể, hãy gọi 113 (Công an) ngay. "
                "Chỉ nhắn tin khi không ai nhìn thấy; nhắn xong, bạn có thể xóa cuộc trò chuyện này. "
                "Bạn cũng có thể gọi 111 (miễn phí, 24/7)."),
