@@ -16,7 +16,7 @@ from helpline.channels.keys import channel_of
 from helpline.errors import HandoffError
 from helpline.handoff import Ticket
 from helpline.handoff.spool import TicketRequest
-from helpline.handoff.waiting import TICKET_COMMAND
+from helpline.handoff.waiting import TICKET_COMMAND, ticket_text
 from helpline.text import mask_id
 
 logger = logging.getLogger(__name__)
@@ -30,14 +30,14 @@ def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tup
     for event in tracker.events:
         kind = event.get("event")
         text = str(event.get("text") or "")
-        if kind == "bot":
-            for button in (event.get("data") or {}).get("buttons") or ():
-                if isinstance(button, dict) and button.get("payload") and button.get("title"):
-                    titles[str(button["payload"]).strip()] = str(button["title"])
-        if kind in ("user", "bot") and text:
-            if kind == "user" and text.strip() in titles:
-                text = replies.BUTTON_PRESSED.format(title=titles[text.strip()])
-            out.append(("user" if kind == "user" else "bot", text))
+        buttons = (event.get("data") or {}).get("buttons") or () if kind == "bot" else ()
+        for button in buttons:
+            if isinstance(button, dict) and button.get("payload") and button.get("title"):
+                titles[str(button["payload"]).strip()] = str(button["title"])
+        if kind == "user" and text.strip() in titles:
+            out.append(("user", replies.BUTTON_PRESSED.format(title=titles[text.strip()])))
+        elif kind in ("user", "bot") and text:
+            out.append(("user" if kind == "user" else "bot", ticket_text(text, buttons)))
     return out[-limit:]
 
 

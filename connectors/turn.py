@@ -44,6 +44,7 @@ from helpline.handoff.waiting import (
     TICKET_COMMAND,
     OpenTicket,
     TurnRecord,
+    ticket_text,
     typed_safety_answer,
     with_111,
 )
@@ -243,15 +244,6 @@ def _safety_message(sender_id: str) -> dict[str, Any]:
                   [{"title": title, "payload": payload} for title, payload in replies.SAFETY_OPTIONS])
 
 
-def _ticket_text(message: dict[str, Any]) -> str:
-    """A bot message as the ticket shows it: its text, and the buttons it offered."""
-    text = str(message.get("text") or "")
-    titles = [str(b.get("title")) for b in message.get("buttons") or () if isinstance(b, dict) and b.get("title")]
-    if titles and not all(t in text for t in titles):
-        text = f"{text}\n[nút] " + " · ".join(titles)
-    return text
-
-
 async def run_turn(on_new_message: Callable[[Any], Awaitable[Any]], message: Any, channel: str, sender_id: str
                    ) -> bool:
     """Hand one message to the bot; False if it failed or took too long (the caller sends the fallback).
@@ -345,7 +337,7 @@ async def finish_turn(
             # After an action's ticket command the message is on the ticket, but not the media it came with.
             noted = recorded is not None and not text.startswith(tuple(f"{t} " for t in MEDIA_TAGS.values()))
             user = [] if noted else [("user", await user_line(channel, sender_id, text))]
-            bot = [_ticket_text(m) for m in out[recorded or 0:]]
+            bot = [ticket_text(str(m.get("text") or ""), m.get("buttons") or ()) for m in out[recorded or 0:]]
             question = replies.SAFETY_QUESTION if recorded is not None else None
             record = await _record(channel, sender_id, [u for u in user if u[1]], bot, question,
                                    force_bot=recorded is not None)

@@ -219,6 +219,14 @@ class WaitingMixin:
         return (row[0] or "asked", from_db_ts(row[1]) if row[1] is not None else None)
 
 
+def ticket_text(text: str, buttons: Sequence[Any] = ()) -> str:
+    """A bot message as a ticket shows it: its text, and the titles of the buttons it offered."""
+    titles = [str(b.get("title")) for b in buttons or () if isinstance(b, dict) and b.get("title")]
+    if titles and not all(t in text for t in titles):
+        return f"{text}\n[nút] " + " · ".join(titles)
+    return text
+
+
 def with_111(messages: Sequence[dict[str, Any]], line: str) -> list[dict[str, Any]]:
     """The bot's messages of one turn, with ``line`` added to the last text if none names 111."""
     out = [dict(m) for m in messages]

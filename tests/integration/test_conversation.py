@@ -51,6 +51,15 @@ def test_unaccented_emergency_gets_hotline_a_waiting_ticket_and_the_safety_check
     lines = [(m.author, m.text) for m in ticket.messages]
     assert ("user", "Tội mua bán người bị phạt tù bao nhiêu năm?") in lines
     assert lines[-1][0] == "bot" and "Điều 150" in lines[-1][1] and "111" in lines[-1][1]
+    # A second emergency message while waiting gets the emergency reply again, on the same ticket,
+    # without a second safety question.
+    again = bot.say(sender, "ho dang toi, cuu toi voi")
+    assert again[0]["text"] == replies.EMERGENCY_REPLY
+    assert replies.SAFETY_QUESTION not in [m.get("text") for m in again]
+    assert [t["id"] for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")] == [mine[0]["id"]]
+    lines = [m.text for m in bot.store().get(mine[0]["id"]).messages]
+    assert lines[-4:] == ["ho dang toi, cuu toi voi", replies.EMERGENCY_REPLY, replies.STAFF_JOINING,
+                          replies.DELETE_CHAT_TIP]
 
 
 def test_faq_question_answers_with_its_legal_basis(bot: Bot) -> None:
