@@ -207,6 +207,9 @@ def test_location_goes_to_the_open_ticket(channel: Any) -> None:
     saved = store.get(ticket.id)
     assert saved is not None and saved.location is not None and saved.location["source"] == name
     assert "latitude" in saved.location and any("Vị trí" in m.text for m in saved.messages)
+    # In order: the location line, then what the person was told.
+    (user, shared), (bot_author, told) = [(m.author, m.text) for m in saved.messages][-2:]
+    assert (user, bot_author, told) == ("user", "bot", replies.LOCATION_ATTACHED) and shared.startswith("[Vị trí")
 
 
 def test_location_before_the_ticket_is_attached_when_it_opens(channel: Any) -> None:
