@@ -1,4 +1,8 @@
-"""action_emergency: the hotline at once (with a family's practical steps when urgent), a ticket, the bot paused."""
+"""action_emergency: the hotline at once (with a family's practical steps when urgent) and a waiting ticket.
+
+The bot is not paused: it keeps answering until a staff member claims the ticket
+(:mod:`helpline.handoff.waiting`); the channel layer then asks the safety question.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import open_ticket
+from actions.handoff import mark_ticket_turn, open_ticket
 from actions.services import get_services
 from helpline import replies
 from helpline.safety import RiskLevel, detect
@@ -50,9 +53,10 @@ class ActionEmergency(Action):
         if ticket is None:
             dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
             return []
+        mark_ticket_turn(dispatcher, ticket.id)
         if ticket.flood_suspect:
-            # Opened during a flood of new tickets: recorded, but staff may see it late. Say so, keep the bot on.
+            # Opened during a flood of new tickets: recorded, but staff may see it late. Say so.
             dispatcher.utter_message(text=replies.TICKET_FLOOD_DELAYED)
             return []
         dispatcher.utter_message(text=f"{replies.STAFF_JOINING}\n\n{replies.DELETE_CHAT_TIP}")
-        return [ConversationPaused()]
+        return []

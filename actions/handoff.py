@@ -1,4 +1,4 @@
-"""action_handoff: open a ticket for hotline staff and pause the bot."""
+"""action_handoff: open a waiting ticket for hotline staff (the bot keeps answering until staff claim it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.services import get_services
@@ -17,6 +16,7 @@ from helpline.channels.keys import channel_of
 from helpline.errors import HandoffError
 from helpline.handoff import Ticket
 from helpline.handoff.spool import TicketRequest
+from helpline.handoff.waiting import TICKET_COMMAND, ticket_text
 from helpline.text import mask_id
 
 logger = logging.getLogger(__name__)
@@ -24,13 +24,26 @@ TRANSCRIPT_TURNS = 10
 
 
 def recent_messages(tracker: Tracker, limit: int = TRANSCRIPT_TURNS) -> list[tuple[str, str]]:
-    """The last user and bot texts of the conversation, oldest first."""
+    """The last user and bot texts of the conversation, oldest first; a button press shows its title."""
     out: list[tuple[str, str]] = []
+    titles: dict[str, str] = {}
     for event in tracker.events:
         kind = event.get("event")
-        if kind in ("user", "bot") and event.get("text"):
-            out.append(("user" if kind == "user" else "bot", str(event["text"])))
+        text = str(event.get("text") or "")
+        buttons = (event.get("data") or {}).get("buttons") or () if kind == "bot" else ()
+        for button in buttons:
+            if isinstance(button, dict) and button.get("payload") and button.get("title"):
+                titles[str(button["payload"]).strip()] = str(button["title"])
+        if kind == "user" and text.strip() in titles:
+            out.append(("user", replies.BUTTON_PRESSED.format(title=titles[text.strip()])))
+        elif kind in ("user", "bot") and text:
+            out.append(("user" if kind == "user" else "bot", ticket_text(text, buttons)))
     return out[-limit:]
+
+
+def mark_ticket_turn(dispatcher: CollectingDispatcher, ticket_id: int) -> None:
+    """Tell the channel layer this turn is on the ticket up to here (it records the rest, asks the safety check)."""
+    dispatcher.utter_message(json_message={"helpline_command": TICKET_COMMAND, "ticket": ticket_id})
 
 
 def conversation_of(tracker: Tracker) -> tuple[str, str]:
@@ -95,8 +108,9 @@ class ActionHandoff(Action):
         if ticket is None:
             dispatcher.utter_message(text=replies.STAFF_UNAVAILABLE)
             return []
+        mark_ticket_turn(dispatcher, ticket.id)
         if ticket.flood_suspect:  # see action_emergency
             dispatcher.utter_message(text=replies.TICKET_FLOOD_DELAYED)
             return []
         dispatcher.utter_message(text=replies.HANDOFF_REQUESTED)
-        return [ConversationPaused()]
+        return []

@@ -31,6 +31,7 @@ from connectors.guard import client_ip, guards, limit_request_size
 from connectors.runtime import ChannelRuntime
 from connectors.turn import (
     attach_pending_location,
+    before_turn,
     finish_turn,
     limited_turn,
     location_turn,
@@ -304,6 +305,9 @@ class SignedWebhookInput(InputChannel):
         over = inbound.extra.get("over_limit")
         if over if over is not None else limits.sender_over_limit(sender_id, text):
             return await limited_turn(self.channel, sender_id, note, limits.notify_sender(sender_id))
+        handled, before = await before_turn(self.channel, sender_id, text, note)
+        if handled is not None:
+            return handled
         collector = CollectingOutputChannel()
         failed = False
         if text and self._on_new_message is not None:
@@ -312,7 +316,7 @@ class SignedWebhookInput(InputChannel):
                                   metadata={"platform_message_id": inbound.message_id, "event": inbound.event,
                                             **({"media": inbound.media} if inbound.media else {})})
             failed = not await run_turn(self._on_new_message, message, self.channel, sender_id)
-        messages = await finish_turn(agent, self.channel, sender_id, note, list(collector.messages), failed)
+        messages = await finish_turn(agent, self.channel, sender_id, note, list(collector.messages), failed, before)
         await choices.keep(ChannelRuntime.get().store, self.channel, sender_id, messages)
         await attach_pending_location(self.channel, sender_id)
         return messages

@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.base import SignedWebhookInput, header
 from connectors.runtime import ChannelRuntime
-from connectors.turn import MEDIA_NAMES, is_paused, ticket_note
+from connectors.turn import MEDIA_NAMES, handed_to_staff, ticket_note
 from helpline import replies
 from helpline.channels import facebook
 from helpline.channels.config import FacebookConfig
@@ -75,13 +75,13 @@ class FacebookInput(SignedWebhookInput):
             return []
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
         if inbound.kind == "referral":
-            if agent is not None and await is_paused(agent, key):
+            if await handed_to_staff(agent, self.channel, key):
                 return []
             return [{"recipient_id": key, "text": replies.REFERRAL_WELCOME}]
         # An event in ``messaging`` means the bot owns the thread (again).
         await facebook.remember_thread(runtime.store, key, None)
         messages = await super().turn(inbound)
-        if self.config.handover_inbox and agent is not None and await is_paused(agent, key):
+        if self.config.handover_inbox and await handed_to_staff(agent, self.channel, key):
             await self._hand_to_inbox(runtime, key)
         return messages
 

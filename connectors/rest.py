@@ -40,7 +40,7 @@ from connectors.guard import (
     origin_ok,
 )
 from connectors.runtime import ChannelRuntime
-from connectors.turn import finish_turn, limited_turn, run_turn, screen_payload, shared_outbox
+from connectors.turn import before_turn, finish_turn, limited_turn, run_turn, screen_payload, shared_outbox
 from helpline import replies
 from helpline.channels.keys import conversation_key
 from helpline.ratelimit import retry_after_header
@@ -125,13 +125,16 @@ async def answer(on_new_message: Callable[[UserMessage], Awaitable[Any]], reques
         messages = await limited_turn(channel, key, text) + await mailbox(channel, key)
         return response.json(_shown(messages, recipient), status=429,
                              headers={"Retry-After": retry_after_header(limits.sender_wait(key)), **(headers or {})})
+    handled, before = await before_turn(channel, key, text, text)
+    if handled is not None:
+        return response.json(_shown(handled + await mailbox(channel, key), recipient), headers=dict(headers or {}))
     collector = CollectingOutputChannel()
     failed = False
     if text:
         message = UserMessage(text, collector, key, input_channel=channel, metadata=metadata)
         failed = not await run_turn(on_new_message, message, channel, key)
     agent = getattr(request.app.ctx, "agent", None)
-    messages = await finish_turn(agent, channel, key, text, list(collector.messages), failed)
+    messages = await finish_turn(agent, channel, key, text, list(collector.messages), failed, before)
     await choices.keep(store, channel, key, messages)
     # No push here: staff replies and reminders waiting in the outbox ride on this response.
     messages.extend(await mailbox(channel, key))

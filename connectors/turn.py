@@ -2,7 +2,12 @@
 
 - Never silence: if the bot produced no text (action server down, paused
   conversation, any failure), the user still gets a reply that contains 111.
-- Paused conversations: the user's message goes to their handoff ticket.
+- The waiting-ticket model (:mod:`helpline.handoff.waiting`): while the person's ticket waits for
+  staff, the bot answers as usual, every reply carries 111, and the message and the replies go on
+  the ticket; once a staff member holds the ticket, the message goes only to the ticket and the
+  bot stays silent (except a short 113 line for danger now). A ticket opened in a turn gets the
+  safety question; its answer (a button, a number or a few words) is handled here, never by Rasa.
+- Paused conversations (tickets from before the waiting model): the message goes to the ticket.
 - Privacy commands from actions (forget this sender) run after the turn is saved.
 - Events the bot cannot read (stickers, images, files, audio, video) get a polite
   answer with 111, or go to the ticket while staff have the conversation.
@@ -23,6 +28,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -33,8 +39,17 @@ from helpline.channels.payloads import OFFERED_AGE, OFFERED_MEMO, merge_offered,
 from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import TicketRequest, TicketSpool, open_or_spool
+from helpline.handoff.waiting import (
+    SAFETY_PAYLOADS,
+    TICKET_COMMAND,
+    OpenTicket,
+    TurnRecord,
+    ticket_text,
+    typed_safety_answer,
+    with_111,
+)
 from helpline.privacy import command_name, is_command
-from helpline.safety import Risk, detect
+from helpline.safety import Risk, RiskLevel, detect
 from helpline.settings import Settings
 from helpline.text import mask_id
 
@@ -120,9 +135,11 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
         logger.exception("could not delete the channel data of %s", mask_id(sender_id))
 
 
-async def is_paused(agent: Any, sender_id: str) -> bool:
-    """Whether the bot is paused for this conversation (staff have it); False if the tracker cannot be read."""
-    return await _is_paused(agent, sender_id)
+async def handed_to_staff(agent: Any, channel: str, sender_id: str) -> bool:
+    """Whether the person has an open ticket (waiting or with staff), or a tracker paused by the old model."""
+    if (await look_up(channel, sender_id)).ticket is not None:
+        return True
+    return agent is not None and await _is_paused(agent, sender_id)
 
 
 async def ticket_note(channel: str, sender_id: str, text: str) -> bool:
@@ -146,6 +163,97 @@ async def _route_to_ticket(channel: str, sender_id: str, text: str) -> bool:
     except Exception:
         logger.exception("could not add a message to the ticket of %s", mask_id(sender_id))
         return False
+
+
+@dataclass(frozen=True)
+class Before:
+    """The person's open ticket as read before the turn; ``known`` is False if the store could not be read."""
+
+    ticket: OpenTicket | None = None
+    known: bool = False
+
+
+async def look_up(channel: str, sender_id: str) -> Before:
+    try:
+        return Before(await asyncio.to_thread(_handoff_store().open_ticket_state, channel, sender_id), True)
+    except Exception:
+        logger.exception("could not look up the ticket of %s", mask_id(sender_id))
+        return Before()
+
+
+BUTTON_TITLES_MEMO = "button_titles"
+
+
+async def user_line(channel: str, sender_id: str, text: str) -> str:
+    """What the ticket shows for a message: a button press as its title, never the raw payload."""
+    if not text.strip().startswith("/"):
+        return text
+    try:
+        titles = await asyncio.to_thread(_channel_store().recall, channel, sender_id, BUTTON_TITLES_MEMO, OFFERED_AGE)
+    except Exception:
+        logger.exception("could not read the button titles of %s", mask_id(sender_id))
+        titles = None
+    title = titles.get(text.strip()) if isinstance(titles, dict) else None
+    return replies.BUTTON_PRESSED.format(title=title or "?")
+
+
+async def _record(channel: str, sender_id: str, user: list[tuple[str, str]], bot: list[str],
+                  question: str | None = None, force_bot: bool = False) -> TurnRecord | None:
+    try:
+        return await asyncio.to_thread(_handoff_store().record_turn, channel, sender_id, user, bot, question, force_bot)
+    except Exception:
+        logger.exception("could not record a turn on the ticket of %s", mask_id(sender_id))
+        return None
+
+
+async def before_turn(channel: str, sender_id: str, text: str, note: str) -> tuple[list[dict[str, Any]] | None, Before]:
+    """Before the bot sees a message: handled here (a list of replies, maybe empty) or None (the bot's turn).
+
+    Handled here: an answer to the safety question, and any message while a staff member holds the
+    ticket (it goes to the ticket; the bot says nothing unless the message reads as danger now).
+    """
+    before = await look_up(channel, sender_id)
+    ticket = before.ticket
+    answer = SAFETY_PAYLOADS.get(text.strip())
+    if answer is None and ticket is not None and ticket.safety_pending:
+        answer = typed_safety_answer(text)
+        if answer is None:
+            try:
+                await asyncio.to_thread(_handoff_store().lapse_safety, ticket.ticket_id)
+            except Exception:
+                logger.exception("could not lapse the safety question of %s", mask_id(sender_id))
+    if answer is not None:
+        return await _safety_answer(channel, sender_id, ticket, answer, text), before
+    if ticket is None or ticket.waiting:
+        return None, before
+    line = await user_line(channel, sender_id, note)
+    danger = detect(text).level is RiskLevel.IMMEDIATE
+    said = [replies.DANGER_WITH_STAFF] if danger else []
+    if await _record(channel, sender_id, [("user", line)], said, force_bot=danger) is None:
+        # The ticket closed meanwhile (or the store failed): the bot takes the message after all.
+        return None, Before(None, before.known)
+    return [_reply(sender_id, t) for t in said], before
+
+
+async def _safety_answer(channel: str, sender_id: str, ticket: OpenTicket | None, answer: str, text: str
+                         ) -> list[dict[str, Any]]:
+    """Record the answer to the safety question (it raises the priority) and acknowledge it while the bot may speak."""
+    if ticket is None:
+        return [_reply(sender_id, replies.EMERGENCY_REPLY if answer == "unsafe" else replies.SAFETY_ACK_NO_TICKET)]
+    ack = replies.SAFETY_ACK[answer] if ticket.waiting else None
+    line = await user_line(channel, sender_id, text)
+    try:
+        priority = await asyncio.to_thread(_handoff_store().answer_safety, ticket.ticket_id, answer, line, ack)
+        logger.info("ticket %d: safety answer %s, priority %s", ticket.ticket_id, answer, priority)
+    except Exception:
+        logger.exception("could not record the safety answer of %s", mask_id(sender_id))
+        ack = ack or replies.WAITING_FOR_STAFF
+    return [_reply(sender_id, ack)] if ack else []
+
+
+def _safety_message(sender_id: str) -> dict[str, Any]:
+    return _reply(sender_id, replies.SAFETY_QUESTION,
+                  [{"title": title, "payload": payload} for title, payload in replies.SAFETY_OPTIONS])
 
 
 async def run_turn(on_new_message: Callable[[Any], Awaitable[Any]], message: Any, channel: str, sender_id: str
@@ -186,10 +294,18 @@ async def remember_offered(channel: str, sender_id: str, messages: list[dict[str
     if not new:
         return
 
+    titles = {str(b["payload"]).strip(): str(b["title"]) for m in messages for b in m.get("buttons") or ()
+              if isinstance(b, dict) and b.get("title") and isinstance(b.get("payload"), str)}
+
     def _do() -> None:
         store = _channel_store()
         earlier = store.recall(channel, sender_id, OFFERED_MEMO, OFFERED_AGE)
-        store.remember(channel, sender_id, OFFERED_MEMO, merge_offered(earlier, new))
+        kept = merge_offered(earlier, new)
+        store.remember(channel, sender_id, OFFERED_MEMO, kept)
+        # The titles, so a ticket shows which button was pressed (only those still offered are kept).
+        known = store.recall(channel, sender_id, BUTTON_TITLES_MEMO, OFFERED_AGE)
+        merged = {**(known if isinstance(known, dict) else {}), **titles}
+        store.remember(channel, sender_id, BUTTON_TITLES_MEMO, {p: merged[p] for p in kept if p in merged})
 
     try:
         await asyncio.to_thread(_do)
@@ -203,20 +319,47 @@ def _turn_timeout() -> float:
 
 
 async def finish_turn(
-    agent: Any, channel: str, sender_id: str, text: str, messages: list[dict[str, Any]], failed: bool = False
+    agent: Any, channel: str, sender_id: str, text: str, messages: list[dict[str, Any]], failed: bool = False,
+    before: Before | None = None,
 ) -> list[dict[str, Any]]:
-    """Post-process the bot's messages for one user message; never returns an empty list."""
+    """Post-process the bot's messages for one user message.
+
+    ``before`` is the person's ticket as read before the turn (:func:`before_turn`; read here if
+    not given). Returns an empty list only when a staff member took the ticket during the turn:
+    the bot's reply is then dropped (the person's message is on the ticket for them).
+    """
+    if before is None:
+        before = await look_up(channel, sender_id)
     commands = [command_name(m) for m in messages if is_command(m)]
-    out = [m for m in messages if not is_command(m)]
+    out: list[dict[str, Any]] = []
+    recorded: int | None = None  # the bot messages before an action's ticket command are on the ticket
+    for message in messages:
+        if command_name(message) == TICKET_COMMAND:
+            recorded = len(out)
+        elif not is_command(message):
+            out.append(message)
     if "forget_sender" in commands and agent is not None:
         try:
             await forget_sender(agent, sender_id)
         except Exception:
             logger.exception("could not delete the tracker of %s", mask_id(sender_id))
     if any(m.get("text") for m in out):
-        # While a ticket is open, staff see everything the person writes, paused or not (a session
-        # that expired after an hour unpauses the bot; a ticket opened late may not be paused).
-        if text:
+        if recorded is not None or before.ticket is not None:
+            out = with_111(out, replies.WAITING_111_LINE)
+            # After an action's ticket command the message is on the ticket, but not the media it came with.
+            noted = recorded is not None and not text.startswith(tuple(f"{t} " for t in MEDIA_TAGS.values()))
+            user = [] if noted else [("user", await user_line(channel, sender_id, text))]
+            bot = [ticket_text(str(m.get("text") or ""), m.get("buttons") or ()) for m in out[recorded or 0:]]
+            question = replies.SAFETY_QUESTION if recorded is not None else None
+            record = await _record(channel, sender_id, [u for u in user if u[1]], bot, question,
+                                   force_bot=recorded is not None)
+            if record is not None and record.with_staff:
+                logger.info("a staff member took the ticket of %s during the turn; the bot's reply is dropped",
+                            mask_id(sender_id))
+                return []
+            if record is not None and record.safety_asked:
+                out.append(_safety_message(sender_id))
+        elif not before.known and text:
             await _route_to_ticket(channel, sender_id, text)
         await remember_offered(channel, sender_id, out)
         return out
@@ -227,8 +370,8 @@ async def finish_turn(
     logger.warning("no bot reply for %s; sent the fallback", mask_id(sender_id))
     risk = detect(text)
     if risk.is_emergency:
-        # What action_emergency would have done: the hotlines at once, a ticket, the bot paused.
-        opened = await _fallback_ticket(agent, channel, sender_id, text, risk)
+        # What action_emergency would have done: the hotlines at once and a waiting ticket.
+        opened = await _fallback_ticket(channel, sender_id, text, risk)
         after = f"{replies.STAFF_JOINING}\n\n{replies.DELETE_CHAT_TIP}" if opened else replies.STAFF_UNAVAILABLE
         return [*out, _reply(sender_id, replies.EMERGENCY_REPLY), _reply(sender_id, after)]
     if text and await _route_to_ticket(channel, sender_id, text):
@@ -236,22 +379,11 @@ async def finish_turn(
     return [*out, _reply(sender_id, replies.SERVICE_FALLBACK)]
 
 
-async def _pause(agent: Any, sender_id: str) -> None:
-    """Pause the bot for this person, as action_emergency does (best effort: the tracker store may be down)."""
-    from rasa.shared.core.events import ConversationPaused
-
-    try:
-        tracker = await agent.tracker_store.get_or_create_tracker(sender_id)
-        tracker.update(ConversationPaused())
-        await agent.tracker_store.save(tracker)
-    except Exception:
-        logger.exception("could not pause the conversation of %s", mask_id(sender_id))
-
-
-async def _fallback_ticket(agent: Any, channel: str, sender_id: str, text: str, risk: Risk) -> bool:
+async def _fallback_ticket(channel: str, sender_id: str, text: str, risk: Risk) -> bool:
     """Open a ticket for a message that looks like danger when the bot failed; spooled if the database is down."""
+    after = f"{replies.STAFF_JOINING}\n\n{replies.DELETE_CHAT_TIP}"
     request = TicketRequest(channel, sender_id, risk.level.value, (*risk.reasons, "bot_unavailable"),
-                            (("user", text),))
+                            (("user", text), ("bot", replies.EMERGENCY_REPLY), ("bot", after)))
     try:
         ticket = await asyncio.to_thread(open_or_spool, _handoff_store(), _spool(), request)
     except Exception:
@@ -261,8 +393,6 @@ async def _fallback_ticket(agent: Any, channel: str, sender_id: str, text: str, 
         return False
     logger.warning("ticket %d opened by the channel for %s: the bot could not answer", ticket.id,
                    mask_id(sender_id))
-    if agent is not None:
-        await _pause(agent, sender_id)
     return True
 
 
@@ -288,13 +418,17 @@ def _reply(sender_id: str, text: str, buttons: list[dict[str, str]] | None = Non
 
 async def media_turn(agent: Any, channel: str, sender_id: str, kind: str, url: str | None = None
                      ) -> list[dict[str, Any]]:
-    """Answer an event the bot cannot read; staff get it on the ticket while the bot is paused."""
+    """Answer an event the bot cannot read; on an open ticket, staff see that it came (and the reply)."""
     note = f"[Người dùng gửi {MEDIA_NAMES.get(kind, 'tệp')}]" + (f" {url}" if url else "")
+    before = await look_up(channel, sender_id)
+    if before.ticket is not None:
+        with_staff = not before.ticket.waiting
+        record = await _record(channel, sender_id, [("user", note)], [] if with_staff else [replies.NON_TEXT_REPLY])
+        if record is not None:
+            return [] if record.with_staff else [_reply(sender_id, replies.NON_TEXT_REPLY)]
     if agent is not None and await _is_paused(agent, sender_id):
         if await _route_to_ticket(channel, sender_id, note):
             return [_reply(sender_id, replies.WAITING_FOR_STAFF)]
-    elif kind == "audio":  # a voice message may say what they could not type: staff see it came
-        await _route_to_ticket(channel, sender_id, note)
     return [_reply(sender_id, replies.NON_TEXT_REPLY)]
 
 
@@ -306,7 +440,8 @@ async def protected_turn(channel: str, sender_id: str) -> list[dict[str, Any]]:
         await asyncio.to_thread(_handoff_store().audit, "channel", PROTECTED_AUDIT.format(channel=channel))
     except Exception:
         logger.exception("could not count a protected-group message from %s", mask_id(sender_id))
-    await _route_to_ticket(channel, sender_id, PROTECTED_NOTE)
+    # On an open ticket, staff see the note and the reply the person got.
+    await _record(channel, sender_id, [("user", PROTECTED_NOTE)], [replies.PROTECTED_USER_REPLY], force_bot=True)
     return [_reply(sender_id, replies.PROTECTED_USER_REPLY)]
 
 
@@ -321,6 +456,7 @@ async def _attach(channel: str, sender_id: str, location: Mapping[str, Any]) -> 
         if ticket is None or not store.set_location(ticket.id, location):
             return False
         store.add_message(ticket.id, "user", _location_line(location))
+        store.add_message(ticket.id, "bot", replies.LOCATION_ATTACHED)
         return True
 
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.base import SignedWebhookInput, header
 from connectors.runtime import ChannelRuntime
-from connectors.turn import is_paused
+from connectors.turn import handed_to_staff
 from helpline import replies
 from helpline.channels import zalo
 from helpline.channels.config import ZaloConfig
@@ -49,7 +49,7 @@ class ZaloInput(SignedWebhookInput):
     async def turn(self, inbound: Inbound) -> list[dict[str, Any]]:
         messages = await super().turn(inbound)
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        if not messages or agent is None or not await is_paused(agent, inbound.key):
+        if not messages or not await handed_to_staff(agent, self.channel, inbound.key):
             return messages
         store = ChannelRuntime.get().store
         free_for = WINDOWS[self.channel][0]

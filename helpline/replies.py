@@ -21,8 +21,8 @@ EMERGENCY_REPLY = (
     "và giữ điện thoại bên mình. Chỉ nhắn tin khi bạn thấy an toàn."
 )
 STAFF_JOINING = (
-    "Mình đang báo nhân viên tổng đài vào trò chuyện với bạn ngay tại đây. "
-    "Nếu chờ lâu, bạn hãy gọi thẳng 111."
+    "Mình đã báo nhân viên tổng đài, họ sẽ vào trò chuyện với bạn ngay tại đây. Trong lúc chờ, bạn vẫn có thể "
+    "hỏi mình. Nếu chờ lâu, bạn hãy gọi thẳng 111."
 )
 STAFF_UNAVAILABLE = "Lúc này mình chưa chuyển được cho nhân viên, bạn hãy gọi thẳng 111 hoặc 113 nhé."
 DELETE_CHAT_TIP = (
@@ -31,13 +31,46 @@ DELETE_CHAT_TIP = (
 )
 
 HANDOFF_REQUESTED = (
-    "Mình đã báo nhân viên tổng đài. Họ sẽ trả lời bạn tại đây sớm nhất có thể. "
-    "Trong lúc chờ, bạn có thể gọi 111 (miễn phí, 24/7). Nếu đang gặp nguy hiểm, hãy gọi 113."
+    "Mình đã báo nhân viên tổng đài. Họ sẽ trả lời bạn tại đây sớm nhất có thể; trong lúc chờ, bạn vẫn có thể "
+    "hỏi mình. Bạn cũng có thể gọi 111 (miễn phí, 24/7). Nếu đang gặp nguy hiểm, hãy gọi 113."
 )
 WAITING_FOR_STAFF = (
     "Tin nhắn của bạn đã được chuyển cho nhân viên tổng đài, họ sẽ trả lời tại đây. "
     "Nếu đang gặp nguy hiểm, hãy gọi ngay 113; hoặc gọi 111 (miễn phí, 24/7)."
 )
+
+# The waiting-ticket model (helpline.handoff.waiting): while a ticket waits for staff, every bot reply
+# carries 111 (this line is added when it does not); when a staff member takes the ticket, the person is told.
+WAITING_111_LINE = ("Nhân viên tổng đài sẽ vào trò chuyện với bạn tại đây. Cần gấp, bạn gọi 111 (miễn phí, 24/7); "
+                    "nếu đang gặp nguy hiểm, gọi 113.")
+STAFF_TOOK_OVER = (
+    "Một nhân viên tổng đài 111 đã nhận cuộc trò chuyện và sẽ trả lời bạn tại đây. Trợ lý tự động tạm dừng "
+    "cho tới khi nhân viên kết thúc. Nếu đang gặp nguy hiểm ngay lúc này, hãy gọi 113."
+)
+# A message that reads as danger now, while a staff member has the conversation: the one thing the bot still says.
+DANGER_WITH_STAFF = ("Nhân viên tổng đài đang đọc tin nhắn của bạn. Nếu bạn đang gặp nguy hiểm ngay lúc này, "
+                     "hãy gọi 113 (Công an) nếu có thể.")
+# The safety check at the start of a handoff: buttons where the channel has them, and numbered in the text.
+SAFETY_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("An toàn", "/safety_safe"), ("Không an toàn", "/safety_unsafe"), ("Không chắc", "/safety_unsure"))
+SAFETY_QUESTION = (
+    "Bạn có đang ở nơi an toàn để nhắn tin không?\n"
+    + "\n".join(f"{i}. {title}" for i, (title, _) in enumerate(SAFETY_OPTIONS, start=1))
+    + "\n(Bấm nút hoặc nhắn số 1, 2, 3.)"
+)
+SAFETY_ACK: dict[str, str] = {
+    "safe": ("Cảm ơn bạn. Nhân viên tổng đài sẽ trả lời bạn tại đây; trong lúc chờ, bạn vẫn có thể hỏi mình. "
+             "Cần gấp, bạn gọi 111 (miễn phí, 24/7); nếu gặp nguy hiểm, gọi 113."),
+    "unsafe": ("Mình đã báo nhân viên tổng đài đây là ca khẩn cấp. Nếu có thể, hãy gọi 113 (Công an) ngay. "
+               "Chỉ nhắn tin khi không ai nhìn thấy; nhắn xong, bạn có thể xóa cuộc trò chuyện này. "
+               "Bạn cũng có thể gọi 111 (miễn phí, 24/7)."),
+    "unsure": ("Mình đã báo nhân viên tổng đài để ý ca của bạn. Hãy cẩn thận: chỉ nhắn tin khi không ai nhìn thấy. "
+               "Nếu thấy nguy hiểm, hãy gọi 113; cần hỗ trợ, gọi 111 (miễn phí, 24/7)."),
+}
+SAFETY_ACK_NO_TICKET = ("Cảm ơn bạn. Cần người hỗ trợ, bạn gọi 111 (miễn phí, 24/7); nếu đang gặp nguy hiểm, "
+                        "hãy gọi 113 (Công an).")
+# How a button press shows on a ticket: its title, never the raw payload.
+BUTTON_PRESSED = "[bấm nút] {title}"
 
 # Used when anything fails: the user must never get silence, and always gets 111.
 SERVICE_FALLBACK = (

@@ -81,6 +81,12 @@ class Bot:
         resp.raise_for_status()
         return resp.json()
 
+    def store(self) -> Any:
+        """The stack's ticket store (its SQLite file), for what the staff API does not show (who holds a ticket)."""
+        from helpline.handoff import HandoffStore
+
+        return HandoffStore.from_url(f"sqlite:///{Path(self.stack.env['HELPLINE_DATA_DIR']) / 'handoff.db'}")
+
     def tickets(self, status: str = "open") -> list[dict[str, Any]]:
         token = self.stack.env["HELPLINE_STAFF_TOKEN"]
         resp = self.http.get(

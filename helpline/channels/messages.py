@@ -86,6 +86,8 @@ def numbered_text(text: str, buttons: Sequence[Button]) -> str:
     if not buttons:
         return text
     lines = [f"{i}. {b.title}" for i, b in enumerate(buttons, start=1)]
+    if all(line in text.splitlines() for line in lines):
+        return text  # the text numbers its options already (the safety question)
     head = f"{text.rstrip()}\n\n" if text.strip() else ""
     return f"{head}" + "\n".join(lines) + f"\n{replies.CHOOSE_BY_NUMBER}"
 

@@ -77,6 +77,8 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             await asyncio.to_thread(ctx.store.claim, found[0].id, me.username, force=me.is_supervisor)
         except DeskConflict as exc:
             return back(found[0].id, "closed" if "closed" in str(exc) else "held")
+        if found[1].assigned_to is None:  # it was waiting: the bot has stepped back, the person is told
+            await ctx.worker.announce_claim(found[0])
         return back(found[0].id, "claimed")
 
     @staff_only(ctx)
@@ -95,6 +97,8 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             await asyncio.to_thread(ctx.store.transfer, ticket.id, target.username, me.username)
         except DeskConflict:
             return back(ticket.id, "closed")
+        if state.assigned_to is None:
+            await ctx.worker.announce_claim(ticket)
         return back(ticket.id, "transferred")
 
     @staff_only(ctx)

@@ -15,7 +15,7 @@ from helpline import replies
 from helpline.channels.windows import reply_window
 from helpline.console.auth import staff_only
 from helpline.console.chart import day_chart
-from helpline.console.web import FLASH, LABEL_TEXT, VN_TZ, ConsoleContext, render, vn_time
+from helpline.console.web import FLASH, LABEL_TEXT, SAFETY_TEXT, VN_TZ, ConsoleContext, render, vn_time
 from helpline.handoff.accounts import StaffSession
 from helpline.handoff.desk import QueueItem, TicketState
 from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, PRIORITIES, Ticket, utc_now
@@ -114,11 +114,13 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         # Every look at a transcript, including live refreshes, is in the audit log.
         await asyncio.to_thread(ctx.store.audit, session.user.username, "view_transcript", ticket.id)
         label = await asyncio.to_thread(ctx.store.ticket_label, ticket.id)
+        safety = await asyncio.to_thread(ctx.store.safety_check, ticket.id)
         held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
         now = utc_now()
         last_user = max((m.created_at for m in ticket.messages if m.author == "user"), default=None)
         window = reply_window(ticket.channel, last_user) if ticket.is_open else None
         return {"ticket": ticket, "state": state, "notes": notes, "now": now, "label": label,
+                "safety": safety, "safety_text": SAFETY_TEXT,
                 # Zalo's free/paid reply window, shown above the reply box (helpline.channels.windows).
                 "window_notice": window.staff_notice(now) if window else None,
                 "window_state": window.state(now) if window else None,

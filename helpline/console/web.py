@@ -41,7 +41,7 @@ FLASH = {
     "empty": ("error", "Nội dung trống hoặc quá dài (tối đa 2000 ký tự)."),
     "closed": ("error", "Ca này đã kết thúc."),
     "held": ("error", "Ca này đang do người khác phụ trách. Nhờ giám sát chuyển ca nếu cần."),
-    "claimed": ("ok", "Bạn đã nhận ca này."),
+    "claimed": ("ok", "Bạn đã nhận ca này. Trợ lý tự động đã dừng trả lời người dùng; họ được báo có nhân viên."),
     "transferred": ("ok", "Đã chuyển ca."),
     "nouser": ("error", "Không có nhân viên đó."),
     "noted": ("ok", "Đã lưu ghi chú nội bộ."),
@@ -54,6 +54,14 @@ FLASH = {
     "badlabel": ("error", "Đánh giá không hợp lệ hoặc ghi chú quá dài (tối đa 1000 ký tự)."),
     "flagged": ("ok", "Đã báo sót: ca này được đánh dấu \"lẽ ra phải báo sớm hơn\" để xem lại."),
     "notmissed": ("error", "Ca này đã được trợ lý báo khẩn cấp; hãy đánh giá khi kết thúc ca."),
+}
+# The person's answer to the safety check at the start of a handoff (helpline.handoff.waiting).
+SAFETY_TEXT = {
+    "asked": "Đã hỏi, chưa trả lời",
+    "safe": "An toàn",
+    "unsafe": "Không an toàn",
+    "unsure": "Không chắc",
+    "no_answer": "Không trả lời (nhắn chuyện khác)",
 }
 # Staff labels on the bot's safety call (helpline.handoff.models.LABELS), as the console shows them.
 LABEL_TEXT = {

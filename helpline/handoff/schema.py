@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from helpline.handoff.models import AUTHORS, LABELS, PRIORITIES, STATUSES
+from helpline.handoff.waiting import SAFETY_SCHEMA
 
 
 def _in(values: Sequence[str]) -> str:
@@ -79,7 +80,8 @@ FEEDBACK_SCHEMA: tuple[str, ...] = (
         labelled_by TEXT NOT NULL, labelled_at {{ts}} NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS handoff_ticket_labels_at ON handoff_ticket_labels (labelled_at)",
 )
-SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA
+# The safety check at the start of a handoff (helpline.handoff.waiting), a table of its own too.
+SCHEMA = SCHEMA + DESK_SCHEMA + EXTRA_SCHEMA + FEEDBACK_SCHEMA + SAFETY_SCHEMA
 # The learning loop (issue 17), tables of their own:
 # - kb_outcomes: one row per handbook reply (answered / with alternatives / asked / no answer / rejected),
 #   channel and time only, for the analytics; never a sender id or the text;

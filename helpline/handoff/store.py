@@ -28,6 +28,7 @@ from helpline.handoff.models import (
     utc_now,
 )
 from helpline.handoff.schema import SCHEMA
+from helpline.handoff.waiting import WaitingMixin
 from helpline.ratelimit import Rate
 
 LIST_STATUSES: tuple[str, ...] = ("open", "resolved", "all")
@@ -72,7 +73,7 @@ def _check_author(author: str) -> str:
     return author
 
 
-class HandoffStore(DeskMixin, FeedbackMixin):
+class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin):
     """Handoff tickets, their transcripts and the staff audit log.
 
     Build one with :meth:`from_url`. The schema is created on first use. A

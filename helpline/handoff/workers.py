@@ -29,7 +29,6 @@ from helpline.text import mask_id
 
 log = logging.getLogger(__name__)
 
-PAUSE_TRIES = 30  # one a desk tick
 JOB_TIMEOUT_SECONDS = 60.0
 PRIORITY_LABELS = {"immediate": "NGUY HIỂM NGAY", "urgent": "KHẨN", "concern": "ĐÁNG LO", "normal": "thường"}
 
@@ -40,8 +39,6 @@ class ResumeFailed(Exception):
 
 class Resumer(Protocol):
     async def resume(self, sender_id: str) -> None: ...
-
-    async def pause(self, sender_id: str) -> None: ...
 
 
 class Notifier(Protocol):
@@ -55,17 +52,6 @@ RESUME_EVENTS: list[dict[str, str]] = [
     {"event": "resume"},
     {"event": "session_started"},
     {"event": "action", "name": "action_listen"},
-]
-
-
-# A session start sequence first: otherwise Rasa adds one of its own to a conversation it does not
-# know (one lost in a database outage), stamped after these events, and the pause is then read as
-# belonging to an earlier session.
-PAUSE_EVENTS: list[dict[str, str]] = [
-    {"event": "action", "name": "action_session_start"},
-    {"event": "session_started"},
-    {"event": "action", "name": "action_listen"},
-    {"event": "pause"},
 ]
 
 
@@ -100,22 +86,6 @@ class RasaResumer:
 
     async def resume(self, sender_id: str) -> None:
         await self._append(sender_id, RESUME_EVENTS)
-
-    async def pause(self, sender_id: str) -> None:
-        """Hand the conversation to staff, as action_emergency does (used for tickets opened late).
-
-        Checked by reading the tracker back: right after a database outage Rasa may keep the
-        event only in its in-memory fallback store and still answer 200.
-        """
-        await self._append(sender_id, PAUSE_EVENTS)
-        url = f"{self._base}/conversations/{quote(sender_id, safe=':')}/tracker"
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                resp = await client.get(url, params={"token": self._token, "include_events": "NONE"})
-        except httpx.HTTPError as exc:
-            raise ResumeFailed(f"Rasa unreachable ({type(exc).__name__})") from None
-        if resp.status_code != 200 or not resp.json().get("paused"):
-            raise ResumeFailed("the pause did not reach the tracker store")
 
     async def _append(self, sender_id: str, events: list[dict[str, str]]) -> None:
         url = f"{self._base}/conversations/{quote(sender_id, safe=':')}/tracker/events"
@@ -185,7 +155,6 @@ class DeskWorker:
         self.accounts = accounts if accounts is not None else StaffAccounts(store.database, now=store.clock)
         self.console_url = settings.console_url or settings.handoff_url
         self.spool = TicketSpool.in_data_dir(settings.data_dir)
-        self._pauses: dict[str, int] = {}  # sender id -> tries left, for tickets opened late
         self._last_purge: dt.datetime | None = None
 
     async def resume_ticket(self, ticket: Ticket) -> str | None:
@@ -203,6 +172,23 @@ class DeskWorker:
         await asyncio.to_thread(self.store.mark_resumed, ticket.id)
         log.info("ticket %d: bot resumed for %s", ticket.id, mask_id(ticket.sender_id))
         return None
+
+    async def announce_claim(self, ticket: Ticket) -> bool:
+        """A staff member took a waiting ticket: tell the person (once per ticket) that the bot steps back.
+
+        The bot already stopped answering when the claim was committed (:mod:`helpline.handoff.waiting`);
+        this only says so. Returns False if it could not be queued (the claim stands).
+        """
+        try:
+            queued = await asyncio.to_thread(self.outbox.enqueue, ticket.channel, ticket.sender_id,
+                                             {"text": replies.STAFF_TOOK_OVER}, kind="bot",
+                                             dedupe_key=f"handoff-claimed:{ticket.id}")
+            if queued is not None:
+                await asyncio.to_thread(self.store.add_message, ticket.id, "bot", replies.STAFF_TOOK_OVER)
+        except Exception:
+            log.exception("ticket %d: could not tell the person a staff member took the conversation", ticket.id)
+            return False
+        return True
 
     async def resume_once(self) -> int:
         """Retry due resumes; returns how many succeeded."""
@@ -265,32 +251,16 @@ class DeskWorker:
         return report.tickets
 
     async def flush_spool_once(self) -> int:
-        """Open the tickets spooled during a database outage; tell each person and pause their bot."""
+        """Open the tickets spooled during a database outage and tell each person.
+
+        A late ticket waits like any other: the bot keeps answering until a staff member claims it.
+        """
         opened = await asyncio.to_thread(self.spool.flush, self.store)
-        for key, ticket, request in opened:
+        for key, ticket, _request in opened:
             await asyncio.to_thread(self.store.audit, "system", "ticket_opened_late", ticket.id)
             await asyncio.to_thread(self.outbox.enqueue, ticket.channel, ticket.sender_id,
                                     {"text": replies.LATE_TICKET_OPENED}, kind="bot", dedupe_key=f"late-ticket:{key}")
-            self._pauses[request.sender_id] = PAUSE_TRIES
-        await self.pause_once()
         return len(opened)
-
-    async def pause_once(self) -> int:
-        """Pause the bot for people whose ticket was opened late; retried for a while. Returns how many."""
-        done = 0
-        for sender_id in list(self._pauses):
-            try:
-                await self.resumer.pause(sender_id)
-            except (ResumeFailed, AttributeError) as exc:
-                self._pauses[sender_id] -= 1
-                if self._pauses[sender_id] <= 0:
-                    # Not paused: staff replies still reach the person; their messages go to the bot meanwhile.
-                    del self._pauses[sender_id]
-                    log.warning("could not pause the bot for %s after a late ticket: %s", mask_id(sender_id), exc)
-                continue
-            del self._pauses[sender_id]
-            done += 1
-        return done
 
     async def tick(self) -> None:
         """One round of every job; a failing job is logged and does not stop the others."""

@@ -89,7 +89,7 @@ def sequential(url: str, texts: list[str], kind: str) -> list[float]:
     try:
         for i, text in enumerate(texts):
             start = time.perf_counter()
-            # An emergency pauses its conversation: each one gets a new sender.
+            # Each emergency gets a new sender (its own ticket).
             sender = f"bench-seq-{kind}-{i if kind == 'emergency' else i // 5}"
             ok = reply_ok(kind, client.say(sender, text))
             if ok:

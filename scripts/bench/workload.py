@@ -4,7 +4,7 @@
   drawn with a Zipf law (weight 1/rank over a seeded shuffle): in a campaign a few
   questions come back again and again, the rest once in a while.
 - Emergencies are the labelled immediate/urgent messages of tests/data/safety_eval.yml. An
-  emergency pauses the conversation (a ticket for staff), so it always opens a new conversation.
+  emergency opens a ticket for staff, so it always starts a new conversation (one ticket each).
 - A conversation: a greeting, 1-4 questions, thanks or goodbye; about 1 in 12 is an emergency.
 """
 

@@ -119,7 +119,8 @@ def test_action_server_killed_or_hung_mid_conversation(hardened: Hardened) -> No
     assert texts[0] == replies.EMERGENCY_REPLY and texts[1].startswith(replies.STAFF_JOINING)
     ticket = store(hard).open_ticket_for("telegram", f"telegram:{user}")
     assert ticket is not None and ticket.priority == "immediate" and "bot_unavailable" in ticket.reasons
-    assert hard.tracker(f"telegram:{user}")["paused"], "staff have the conversation, as after action_emergency"
+    # A waiting ticket, as after action_emergency: the bot is not paused (it answers again once it can).
+    assert not hard.tracker(f"telegram:{user}")["paused"]
     assert say(hard, "telegram", user, next_mid(), "họ đang đến").status_code == 200
     assert tg.wait_texts(user, before + 3)[-1] == replies.WAITING_FOR_STAFF
     until(lambda: any(m.text == "họ đang đến" for m in store(hard).get(ticket.id).messages), 30, "on the ticket")
@@ -188,9 +189,10 @@ def test_postgresql_stopped(hardened: Hardened) -> None:
     tg.wait_texts(chatter, 1)
     late = until(lambda: handoff.open_ticket_for("rest", f"rest:{rest_user}"), 60, "the spooled ticket")
     assert LATE_REASON in late.reasons and late.priority == "immediate"
-    until(lambda: hard.tracker(rest_user)["paused"], 30, "paused for staff")
+    # The late ticket waits like any other: the person is told, and the bot keeps answering (with 111).
+    assert handoff.open_ticket_state("rest", f"rest:{rest_user}").waiting
     reply = hard.rest_text(rest_user, "em vẫn ở đây")
-    assert replies.LATE_TICKET_OPENED in reply and replies.WAITING_FOR_STAFF in reply
+    assert replies.LATE_TICKET_OPENED in reply and "111" in reply.replace(replies.LATE_TICKET_OPENED, "")
     page = console.post(f"/console/tickets/{ticket.id}/reply", data={"text": "Chào bạn, mình ở đây.",
                                                                     "csrf_token": token})
     assert page.status_code == 303 and page.headers["location"].endswith("msg=sent")
@@ -281,7 +283,8 @@ def test_every_process_killed_mid_handoff_loses_nothing(hardened: Hardened) -> N
     assert all(lines.count(t) == 1 for t in said), lines
     texts = assert_delivered_once(hard, "telegram", user)
     assert all(texts.count(t) == 1 for t in staff)
-    assert texts.count(replies.WAITING_FOR_STAFF) == len(said)
+    # The staff replies took the ticket: the person's messages went to staff only, with no bot reply.
+    assert texts.count(replies.WAITING_FOR_STAFF) == 0 and texts.count(replies.STAFF_TOOK_OVER) == 0
     assert len(assert_delivered_once(hard, "telegram", other)) == 1
 
 

@@ -24,20 +24,44 @@ def test_hotline_question_gives_111_and_113(bot: Bot) -> None:
     assert "1800" not in reply
 
 
-def test_unaccented_emergency_gets_hotline_ticket_and_pause(bot: Bot) -> None:
+def test_unaccented_emergency_gets_hotline_a_waiting_ticket_and_the_safety_check(bot: Bot) -> None:
     sender = new_sender()
-    reply = bot.text(sender, "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu roi")
+    messages = bot.say(sender, "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu roi")
+    reply = "\n".join(m.get("text", "") for m in messages)
     assert "113" in reply and "111" in reply
-    assert "nhân viên" in reply
+    assert "nhân viên" in reply and replies.DELETE_CHAT_TIP in reply
+    # The safety check comes last, with its three buttons.
+    assert messages[-1]["text"] == replies.SAFETY_QUESTION
+    assert [b["payload"] for b in messages[-1]["buttons"]] == [p for _, p in replies.SAFETY_OPTIONS]
     mine = [t for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")]
     assert len(mine) == 1, "an emergency must open exactly one ticket"
     assert mine[0]["channel"] == "rest"
     assert mine[0]["priority"] in ("immediate", "urgent")
     assert mine[0]["reasons"], "staff must see why the ticket was opened"
-    assert bot.tracker(sender)["paused"] is True
-    # While paused, the next message goes to staff and the user is told so; never silence.
-    follow_up = bot.text(sender, "toi dang rat so")
-    assert "nhân viên" in follow_up and "111" in follow_up
+    # Waiting: the bot is not paused and nobody holds the ticket.
+    assert bot.tracker(sender)["paused"] is False
+    state = bot.store().open_ticket_state("rest", f"rest:{sender}")
+    assert state is not None and state.waiting and state.safety_pending
+    # "2" answers the safety question (never reaching Rasa): the ticket becomes the most urgent.
+    ack = bot.text(sender, "2")
+    assert ack == replies.SAFETY_ACK["unsafe"]
+    assert [t for t in bot.tickets() if t["id"] == mine[0]["id"]][0]["priority"] == "immediate"
+    # A question while waiting is answered, with 111, and staff see both on the ticket.
+    follow_up = bot.text(sender, "Tội mua bán người bị phạt tù bao nhiêu năm?")
+    assert "Điều 150" in follow_up and "111" in follow_up
+    ticket = bot.store().get(mine[0]["id"])
+    lines = [(m.author, m.text) for m in ticket.messages]
+    assert ("user", "Tội mua bán người bị phạt tù bao nhiêu năm?") in lines
+    assert lines[-1][0] == "bot" and "Điều 150" in lines[-1][1] and "111" in lines[-1][1]
+    # A second emergency message while waiting gets the emergency reply again, on the same ticket,
+    # without a second safety question.
+    again = bot.say(sender, "ho dang toi, cuu toi voi")
+    assert again[0]["text"] == replies.EMERGENCY_REPLY
+    assert replies.SAFETY_QUESTION not in [m.get("text") for m in again]
+    assert [t["id"] for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")] == [mine[0]["id"]]
+    lines = [m.text for m in bot.store().get(mine[0]["id"]).messages]
+    assert lines[-4:] == ["ho dang toi, cuu toi voi", replies.EMERGENCY_REPLY, replies.STAFF_JOINING,
+                          replies.DELETE_CHAT_TIP]
 
 
 def test_faq_question_answers_with_its_legal_basis(bot: Bot) -> None:
@@ -121,7 +145,8 @@ def test_staff_reply_reaches_a_rest_user_with_their_next_message(bot: Bot) -> No
 
     sender = new_sender()
     bot.text(sender, "cho tôi nói chuyện với nhân viên tư vấn")
-    assert bot.tracker(sender)["paused"] is True
+    state = bot.store().open_ticket_state("rest", f"rest:{sender}")
+    assert state is not None and state.waiting
     outbox = Outbox.from_url(f"sqlite:///{Path(bot.stack.env['HELPLINE_DATA_DIR']) / 'handoff.db'}")
     outbox.enqueue("rest", f"rest:{sender}", {"text": "Chào bạn, mình là nhân viên tổng đài 111."}, kind="staff")
     texts = [m.get("text") for m in bot.say(sender, "vâng ạ")]

@@ -38,7 +38,9 @@ class ScriptedBot:
         if self.fail:
             raise RuntimeError("action server down")
         for reply in self.answer(message):
-            if reply.get("buttons"):
+            if reply.get("custom"):  # a command from an action (e.g. the ticket command of action_emergency)
+                await message.output_channel.send_custom_json(message.sender_id, reply["custom"])
+            elif reply.get("buttons"):
                 await message.output_channel.send_text_with_buttons(message.sender_id, reply["text"],
                                                                     reply["buttons"])
             else:

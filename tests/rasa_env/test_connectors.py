@@ -211,6 +211,9 @@ def test_location_goes_to_the_open_ticket(channel: Any) -> None:
     saved = store.get(ticket.id)
     assert saved is not None and saved.location is not None and saved.location["source"] == name
     assert "latitude" in saved.location and any("Vị trí" in m.text for m in saved.messages)
+    # In order: the location line, then what the person was told.
+    (user, shared), (bot_author, told) = [(m.author, m.text) for m in saved.messages][-2:]
+    assert (user, bot_author, told) == ("user", "bot", replies.LOCATION_ATTACHED) and shared.startswith("[Vị trí")
 
 
 def test_location_before_the_ticket_is_attached_when_it_opens(channel: Any) -> None:
@@ -344,9 +347,10 @@ def test_zalobot_caption_is_a_normal_turn_and_the_ticket_notes_the_photo(zalobot
     caption = "Họ nhốt tôi trong phòng, cứu tôi"
 
     def emergency(message: Any) -> list[dict[str, Any]]:  # what action_emergency does
-        store.open_ticket("zalobot", message.sender_id, "immediate", ("intent:emergency",),
-                          [("user", message.text)])
-        return [{"text": replies.EMERGENCY_REPLY}]
+        ticket = store.open_ticket("zalobot", message.sender_id, "immediate", ("intent:emergency",),
+                                   [("user", message.text), ("bot", replies.EMERGENCY_REPLY)])
+        return [{"text": replies.EMERGENCY_REPLY},
+                {"custom": {"helpline_command": "ticket_turn", "ticket": ticket.id}}]
 
     bot.answer = emergency
     sender = new_sender("zalobot", 32)
@@ -359,7 +363,7 @@ def test_zalobot_caption_is_a_normal_turn_and_the_ticket_notes_the_photo(zalobot
 
     run(go())
     assert bot.texts == [caption] and bot.received[0].metadata["media"] == "image"
-    assert fake.texts_to(sender) == [replies.EMERGENCY_REPLY]
+    assert fake.texts_to(sender)[0] == replies.EMERGENCY_REPLY
     ticket = store.open_ticket_for("zalobot", f"zalobot:{sender}")
     assert ticket is not None
     noted = [m.text for m in ticket.messages if m.text.startswith("[ảnh] ")]

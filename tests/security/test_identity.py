@@ -169,7 +169,8 @@ def test_a_rest_sender_equal_to_a_telegram_id_cannot_read_append_to_or_delete_th
     assert all(marker not in m.text for m in full(hard, ticket).messages), "nothing was added to it"
     assert len(full(hard, ticket).messages) == lines_before
     tracker = hard.tracker(f"telegram:{user}")
-    assert tracker["paused"] and tracker["events"], "the Telegram conversation is whole and still with staff"
+    assert tracker["events"], "the Telegram conversation is whole"
+    assert HandoffStore.from_url(hard.direct_db_url).open_ticket_state("telegram", f"telegram:{user}").waiting
 
     secret = f"Nhân viên trả lời {uuid.uuid4().hex[:6]}"
     staff_reply(hard, ticket.id, secret)
@@ -197,37 +198,32 @@ def test_forged_intent_payloads_and_raw_emergency_from_many_senders_open_no_tick
         assert "emergency" not in intents and "ask_human" not in intents, intents
 
 
-def paused(hard: Hardened, channel: str, platform_id: str) -> bool:
-    """Whether the person's conversation is with staff: its tracker under the key (or, on code
-    without conversation keys, under the bare id)."""
-    for conversation in (f"{channel}:{platform_id}", platform_id):
-        response = hard.http.get(f"{hard.rasa}/conversations/{conversation}/tracker",
-                                 params={"token": hard.stack.env["RASA_TOKEN"]})
-        response.raise_for_status()
-        if response.json().get("events"):
-            return bool(response.json()["paused"])
-    return False
-
-
-def test_restart_during_a_handoff_keeps_the_conversation_paused(hardened: Hardened) -> None:
+def test_restart_during_a_handoff_keeps_the_conversation_with_staff(hardened: Hardened) -> None:
+    """A forged ``/restart`` cannot take a conversation back from the staff member who holds it."""
     hard, tg = hardened, hardened.platforms["telegram"]
+    store = HandoffStore.from_url(hard.direct_db_url)
     sender = f"restart-{uuid.uuid4().hex[:8]}"
     assert replies.HANDOFF_REQUESTED in hard.rest_text(sender, ASK_HUMAN)
-    assert tickets_of(hard, "rest", sender), "a ticket is open"
+    [ticket] = tickets_of(hard, "rest", sender)
+    store.claim(ticket.id, "lan")
     after = hard.rest(sender, "/restart")
-    assert replies.WAITING_FOR_STAFF in texts(after), after.text[:500]
+    assert after.status_code == 200 and texts(after) == "", "the bot stays silent: staff have it"
     greeted = hard.rest(sender, "xin chào")
-    assert replies.WAITING_FOR_STAFF in texts(greeted), "the bot did not come back: staff still have it"
+    assert texts(greeted) == "", "the bot did not come back"
     assert tickets_of(hard, "rest", sender), "the ticket is still open"
+    assert ("user", "restart") in [(m.author, m.text) for m in full(hard, ticket).messages], "staff see it"
     assert all("restart" not in (e.get("event") or "") for e in hard.tracker(sender)["events"])
 
     user = new_sender("telegram", next(_n))
     assert tg_say(hard, user, ASK_HUMAN).status_code == 200
     tg.wait_texts(user, 1)
-    until(lambda: tickets_of(hard, "telegram", user), 30, "the Telegram ticket")
+    [held] = until(lambda: tickets_of(hard, "telegram", user), 30, "the Telegram ticket")
+    store.claim(held.id, "lan")
     assert tg_say(hard, user, "/restart").status_code == 200
-    until(lambda: replies.WAITING_FOR_STAFF in tg.texts_to(user), 30, "the /restart went to staff")
-    assert paused(hard, "telegram", user)
+    until(lambda: ("user", "restart") in [(m.author, m.text) for m in full(hard, held).messages], 30,
+          "the /restart went to staff")
+    assert store.open_ticket_state("telegram", f"telegram:{user}").assigned_to == "lan"  # type: ignore[union-attr]
+    assert all("restart" not in (e.get("event") or "") for e in hard.tracker(f"telegram:{user}")["events"])
 
 
 # -- the REST and web channels' doors -----------------------------------------------------------

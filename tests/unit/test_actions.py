@@ -58,7 +58,13 @@ def store(tmp_path: Path) -> HandoffStore:
 def run(action: Any, trk: Tracker) -> tuple[list[str], list[dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, trk, {}))
-    return [m.get("text") or "" for m in dispatcher.messages], events
+    return [m.get("text") or "" for m in dispatcher.messages if not m.get("custom")], events
+
+
+def run_messages(action: Any, trk: Tracker) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    asyncio.run(action.run(dispatcher, trk, {}))
+    return dispatcher.messages
 
 
 def test_retrieval_failure_still_answers_with_111(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
@@ -68,11 +74,13 @@ def test_retrieval_failure_still_answers_with_111(monkeypatch: pytest.MonkeyPatc
     assert events == []
 
 
-def test_emergency_opens_a_ticket_and_pauses(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+def test_emergency_opens_a_waiting_ticket_and_does_not_pause(monkeypatch: pytest.MonkeyPatch,
+                                                             store: HandoffStore) -> None:
     monkeypatch.setattr(services_module, "_services", FakeServices(store))
     texts, events = run(ActionEmergency(), tracker("cuu toi voi toi bi nhot", intent="emergency"))
     assert "113" in texts[0] and "111" in texts[0]
-    assert {"event": "pause", "timestamp": None} in events
+    # The bot keeps answering until a staff member claims the ticket.
+    assert events == []
     [ticket] = store.list_tickets()
     assert ticket.priority == "immediate" and ticket.channel == "rest"
     assert any("nhot" in r for r in ticket.reasons)
@@ -88,6 +96,39 @@ def test_emergency_opens_a_ticket_and_pauses(monkeypatch: pytest.MonkeyPatch, st
     assert again.id == ticket.id
     full = store.get(ticket.id)
     assert full is not None and [m.text for m in full.messages].count("xin chào") == 1
+    assert store.ticket_state(ticket.id).assigned_to is None, "waiting: nobody holds it"
+
+
+def test_the_ticket_command_follows_what_is_on_the_ticket(monkeypatch: pytest.MonkeyPatch,
+                                                          store: HandoffStore) -> None:
+    """The channel layer records what comes after the command; what comes before is on the ticket."""
+    monkeypatch.setattr(services_module, "_services", FakeServices(store))
+    messages = run_messages(ActionEmergency(), tracker("cuu toi voi toi bi nhot", intent="emergency"))
+    [index] = [i for i, m in enumerate(messages) if m.get("custom")]
+    [ticket] = store.list_tickets()
+    assert messages[index]["custom"] == {"helpline_command": "ticket_turn", "ticket": ticket.id}
+    full = store.get(ticket.id)
+    assert full is not None
+    assert [m.text for m in full.messages if m.author == "bot"][-index:] == [m["text"] for m in messages[:index]]
+    assert messages[index + 1]["text"].startswith(replies.STAFF_JOINING)
+
+
+def test_a_button_press_shows_its_title_on_the_ticket(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
+    monkeypatch.setattr(services_module, "_services", FakeServices(store))
+    payload = '/ask_faq{"faq_id": "tong-dai-111"}'
+    events: list[dict[str, Any]] = [
+        {"event": "bot", "text": "Có phải bạn muốn hỏi:", "data": {"buttons": [
+            {"title": "Tổng đài 111 là gì?", "payload": payload}]}},
+        {"event": "user", "text": payload, "parse_data": {}},
+        {"event": "user", "text": "cuu toi", "parse_data": {}},
+    ]
+    latest = {"text": "cuu toi", "intent": {"name": "emergency", "confidence": 1.0}, "entities": []}
+    run(ActionEmergency(), Tracker("rest:u2", {}, latest, events, False, None, None, "action_listen"))
+    full = store.get(store.list_tickets()[0].id)
+    assert full is not None
+    lines = [m.text for m in full.messages]
+    assert replies.BUTTON_PRESSED.format(title="Tổng đài 111 là gì?") in lines
+    assert payload not in lines
 
 
 def test_emergency_without_a_store_still_replies_and_does_not_pause(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +142,7 @@ def test_emergency_without_a_store_still_replies_and_does_not_pause(monkeypatch:
 def test_ask_human_opens_a_normal_ticket(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
     monkeypatch.setattr(services_module, "_services", FakeServices(store))
     texts, events = run(ActionHandoff(), tracker("cho tôi gặp nhân viên", intent="ask_human"))
-    assert "111" in texts[0] and events and events[0]["event"] == "pause"
+    assert "111" in texts[0] and events == []
     assert store.list_tickets()[0].priority == "normal"
 
 
@@ -133,7 +174,7 @@ def test_an_urgent_report_gets_the_familys_steps_in_the_same_turn(monkeypatch: p
     assert ticket.priority == "urgent"
     full = store.get(ticket.id)
     assert full is not None and [m.text for m in full.messages][-2:] == [replies.EMERGENCY_REPLY, steps]
-    assert {"event": "pause", "timestamp": None} in events
+    assert events == []
 
 
 def test_an_immediate_danger_gets_no_steps_to_read(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:

@@ -87,7 +87,8 @@ def test_claim_transfer_and_notes_from_the_console(desk: Desk) -> None:
     assert desk.store.ticket_state(tid).assigned_to == "hoa"
     page = client.get(f"/console/tickets/{tid}").text
     assert "đã báo công an" in page and "Ghi chú nội bộ" in page
-    assert desk.outbox.list() == [], "notes are never sent to the user"
+    # The person is told once that a staff member took the conversation; notes are never sent.
+    assert [m.message["text"] for m in desk.outbox.list()] == [replies.STAFF_TOOK_OVER]
 
 
 def test_resolve_resumes_the_bot_through_rasa_and_tells_the_user(desk: Desk, rasa: FakeHttp) -> None:
@@ -331,3 +332,24 @@ def test_a_change_right_after_a_page_connects_is_not_taken_as_the_baseline(desk:
         return event
 
     assert tid in asyncio.run(scenario())["tickets"]  # type: ignore[operator]
+
+
+def test_the_console_shows_waiting_and_claimed_and_the_safety_answer(desk: Desk) -> None:
+    tid = desk.ticket()
+    client = desk.client()
+    login(client, "minh")
+    queue = client.get("/console/").text
+    assert 'class="badge waiting"' in queue and 'class="badge claimed"' not in queue
+    page = client.get(f"/console/tickets/{tid}").text
+    assert "trợ lý tự động vẫn trả lời" in page and "Chưa hỏi" in page
+    desk.store.answer_safety(tid, "unsafe", "[bấm nút] Không an toàn")
+    assert _post(desk, client, tid, "claim").endswith("msg=claimed")
+    queue = client.get("/console/").text
+    assert 'class="badge claimed"' in queue and 'class="badge waiting"' not in queue
+    page = client.get(f"/console/tickets/{tid}").text
+    assert "trợ lý tự động đã dừng" in page and 'class="safety-unsafe">Không an toàn' in page
+    # A second claim (by the holder) tells the person nothing new.
+    assert _post(desk, client, tid, "claim").endswith("msg=claimed")
+    assert [m.message["text"] for m in desk.outbox.list()] == [replies.STAFF_TOOK_OVER]
+    ticket = desk.store.get(tid)
+    assert ticket is not None and [m.text for m in ticket.messages].count(replies.STAFF_TOOK_OVER) == 1

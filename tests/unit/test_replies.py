@@ -44,6 +44,11 @@ def test_unsure_offers_at_most_three_questions_and_111() -> None:
 
 def test_every_fallback_and_emergency_text_names_the_hotlines() -> None:
     for text in (replies.SERVICE_FALLBACK, replies.EMERGENCY_REPLY, replies.WAITING_FOR_STAFF,
-                 replies.HANDOFF_REQUESTED, replies.STAFF_UNAVAILABLE):
+                 replies.HANDOFF_REQUESTED, replies.STAFF_UNAVAILABLE, replies.WAITING_111_LINE,
+                 replies.SAFETY_ACK_NO_TICKET, *replies.SAFETY_ACK.values()):
         assert "111" in text and "113" in text, text
+    # What the waiting model says: a staff member took over; danger while staff have it.
+    assert "111" in replies.STAFF_TOOK_OVER and "113" in replies.STAFF_TOOK_OVER
+    assert "113" in replies.DANGER_WITH_STAFF
+    assert replies.SAFETY_QUESTION.startswith("Bạn có đang ở nơi an toàn để nhắn tin không?")
     assert "miễn phí" in replies.EMERGENCY_REPLY and "24/7" in replies.EMERGENCY_REPLY

@@ -100,16 +100,13 @@ def test_emergency_action_during_an_outage_answers_and_spools(monkeypatch: pytes
 
 class RecordingResumer:
     def __init__(self) -> None:
-        self.paused: list[str] = []
+        self.resumed: list[str] = []
 
     async def resume(self, sender_id: str) -> None:
-        pass
-
-    async def pause(self, sender_id: str) -> None:
-        self.paused.append(sender_id)
+        self.resumed.append(sender_id)
 
 
-def test_desk_worker_opens_spooled_tickets_tells_the_person_and_pauses(tmp_path: Path, clock: Clock) -> None:
+def test_desk_worker_opens_spooled_tickets_waiting_and_tells_the_person(tmp_path: Path, clock: Clock) -> None:
     desk = make_desk(tmp_path, clock)
     resumer = RecordingResumer()
     desk.worker.resumer = resumer
@@ -119,7 +116,8 @@ def test_desk_worker_opens_spooled_tickets_tells_the_person_and_pauses(tmp_path:
     assert ticket.sender_id == "90001" and LATE_REASON in ticket.reasons
     [message] = desk.outbox.list()
     assert message.recipient_id == "90001" and message.message["text"] == replies.LATE_TICKET_OPENED
-    assert resumer.paused == ["90001"]
+    # A late ticket waits like any other: nobody holds it and the bot is not paused.
+    assert desk.store.open_ticket_state("telegram", "90001").waiting and resumer.resumed == []
     assert ("system", "ticket_opened_late") in [(e.who, e.action) for e in desk.store.audit_entries(limit=50)]
     assert asyncio.run(desk.worker.flush_spool_once()) == 0
 
