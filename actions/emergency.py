@@ -21,11 +21,12 @@ from helpline.safety import RiskLevel, detect
 logger = logging.getLogger(__name__)
 
 
-async def _urgent_steps(text: str) -> str | None:
+async def _urgent_steps(text: str, reasons: tuple[str, ...]) -> str | None:
     """The handbook's practical steps for a third-party report (a missing relative, a ransom demand)."""
     try:
         services = get_services()
-        entry = await asyncio.to_thread(services.retriever.best_among, text, services.urgent_steps)
+        candidates = services.urgent_steps.candidates(reasons)  # a ransom demand: "don't pay first"
+        entry = await asyncio.to_thread(services.retriever.best_among, text, candidates)
     except Exception:
         logger.exception("could not find the practical steps for an urgent report")
         return None
@@ -45,7 +46,7 @@ class ActionEmergency(Action):
         text = tracker.latest_message.get("text") or ""
         risk = detect(text, intent="emergency")
         level = risk.level if risk.is_emergency else RiskLevel.URGENT
-        if risk.level is RiskLevel.URGENT and (steps := await _urgent_steps(text)):
+        if risk.level is RiskLevel.URGENT and (steps := await _urgent_steps(text, risk.reasons)):
             dispatcher.utter_message(text=steps)
             said.append(steps)
         reasons = risk.reasons or ("intent:emergency",)

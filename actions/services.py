@@ -18,7 +18,7 @@ from typing import Any
 from helpline.handoff import HandoffStore
 from helpline.handoff.spool import TicketSpool
 from helpline.kb.embedder import Embedder
-from helpline.kb.entries import load_urgent_steps
+from helpline.kb.entries import UrgentSteps, load_urgent_steps
 from helpline.kb.retriever import FaqRetriever
 from helpline.kb.unanswered import LearningLog
 from helpline.settings import Settings
@@ -89,7 +89,7 @@ class Services:
             return FaqRetriever(s.index_dir, self.embedder)
 
     @cached_property
-    def urgent_steps(self) -> tuple[str, ...]:
+    def urgent_steps(self) -> UrgentSteps:
         """Entries that tell a family what to do now (knowledge_base/urgent_steps.yml)."""
         return load_urgent_steps(self.settings.kb_dir.parent / "urgent_steps.yml")
 

@@ -136,7 +136,7 @@ def evaluate(items: list[dict], finder: StepsFinder | None = None) -> Summary:
     steps = None
     if finder is not None:
         urgent = [r for r in results if r.got == RiskLevel.URGENT]
-        steps = (sum(carries_steps(finder.steps(r.text), r.category) for r in urgent), len(urgent))
+        steps = (sum(carries_steps(finder.steps(r.text, r.reasons), r.category) for r in urgent), len(urgent))
     return Summary(results, recall(results), false_alarms(results), elapsed, steps)
 
 
@@ -164,8 +164,8 @@ class StepsFinder:
         self._ids = load_urgent_steps(settings.kb_dir.parent / "urgent_steps.yml")
         self._format = replies.urgent_steps
 
-    def steps(self, text: str) -> str | None:
-        entry = self._retriever.best_among(text, self._ids)
+    def steps(self, text: str, reasons: tuple[str, ...]) -> str | None:
+        entry = self._retriever.best_among(text, self._ids.candidates(reasons))
         return self._format(entry) if entry else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,10 +83,28 @@ def load_verified_numbers(path: Path) -> dict[str, VerifiedNumber]:
     return numbers
 
 
-def load_urgent_steps(path: Path) -> tuple[str, ...]:
-    """Ids of the entries whose answers are the practical steps after a third-party report."""
+@dataclass(frozen=True)
+class UrgentSteps:
+    """The entries whose answers are the practical steps after a third-party report."""
+
+    entries: tuple[str, ...]
+    ransom: tuple[str, ...] = ()  # for a ransom demand: the entries that say not to pay first
+
+    def candidates(self, reasons: Sequence[str]) -> tuple[str, ...]:
+        """The entries to choose from for a message detected with these reasons."""
+        if self.ransom and any(r.split(":", 1)[0].startswith("ransom") for r in reasons):
+            return self.ransom
+        return self.entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys((*self.entries, *self.ransom)))
+
+
+def load_urgent_steps(path: Path) -> UrgentSteps:
+    """knowledge_base/urgent_steps.yml: the steps entries, and the ransom subset."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return tuple(str(i) for i in data.get("entries", []))
+    return UrgentSteps(tuple(str(i) for i in data.get("entries", [])),
+                       tuple(str(i) for i in data.get("ransom", [])))
 
 
 def phone_numbers_in(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
 from helpline import replies
 from helpline.handoff import HandoffStore
-from helpline.kb.entries import load_entries
+from helpline.kb.entries import UrgentSteps, load_entries
 from helpline.settings import Settings
 
 
@@ -162,7 +162,7 @@ def test_an_urgent_report_gets_the_familys_steps_in_the_same_turn(monkeypatch: p
                                                                   store: HandoffStore) -> None:
     services = FakeServices(store)
     services.retriever = StepsRetriever()  # type: ignore[assignment]
-    services.urgent_steps = ("bao-tin-tre-em-mat-tich",)  # type: ignore[attr-defined]
+    services.urgent_steps = UrgentSteps(("bao-tin-tre-em-mat-tich",))  # type: ignore[attr-defined]
     monkeypatch.setattr(services_module, "_services", services)
     report = "con toi 14 tuoi di theo nguoi quen tren mang, 3 ngay nay khong lien lac duoc"
     texts, events = run(ActionEmergency(), tracker(report, intent="emergency"))
@@ -180,8 +180,15 @@ def test_an_urgent_report_gets_the_familys_steps_in_the_same_turn(monkeypatch: p
 def test_an_immediate_danger_gets_no_steps_to_read(monkeypatch: pytest.MonkeyPatch, store: HandoffStore) -> None:
     services = FakeServices(store)
     services.retriever = StepsRetriever()  # type: ignore[assignment]
-    services.urgent_steps = ("bao-tin-tre-em-mat-tich",)  # type: ignore[attr-defined]
+    services.urgent_steps = UrgentSteps(("bao-tin-tre-em-mat-tich",))  # type: ignore[attr-defined]
     monkeypatch.setattr(services_module, "_services", services)
     texts, _ = run(ActionEmergency(), tracker("cuu toi voi toi bi nhot", intent="emergency"))
     assert not any(t.startswith(replies.URGENT_STEPS_INTRO) for t in texts)
     assert services.retriever.asked == []
+
+
+def test_a_ransom_demand_gets_only_the_steps_that_say_not_to_pay() -> None:
+    steps = services_module.load_urgent_steps(services_module.Settings.from_env().kb_dir.parent / "urgent_steps.yml")
+    ransom = steps.candidates(("ransom:tien chuoc", "present"))
+    assert ransom and set(ransom) < set(steps)
+    assert steps.candidates(("missing_child:chau toi+di theo",)) == steps.entries
