@@ -4,5 +4,15 @@ from actions.emergency import ActionEmergency
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
 from actions.privacy import ActionDeleteMyData
+from actions.report import (
+    ActionReportIntro,
+    ActionReportStop,
+    ActionSubmitReport,
+    ActionSubmitReportAdd,
+    ValidateReportAddForm,
+    ValidateReportForm,
+)
 
-__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff"]
+__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionReportIntro",
+           "ActionReportStop", "ActionSubmitReport", "ActionSubmitReportAdd", "ValidateReportAddForm",
+           "ValidateReportForm"]

@@ -47,3 +47,18 @@ def find_code(text: str) -> tuple[str, str] | None:
 def looks_like_code(text: str) -> bool:
     """Whether a message carries a code-shaped token (even a mistyped one)."""
     return _CODE.search(text or "") is not None
+
+
+# Words around a code that say nothing yet ("mã của em là …", "bổ sung thêm thông tin").
+_FILLER = frozenset(
+    "ma cua toi em minh anh chi tui la bo sung them thong tin muon cho bao tin so day nhe a oi vao "
+    "ve voi nay the code bt".split())
+
+
+def addition_text(rest: str) -> str | None:
+    """What a message adds beside its code, or None when it is only filler around the code."""
+    from helpline.text import fold_tokens
+
+    if any(token not in _FILLER for token in fold_tokens(rest, expand_teen_code=False)):
+        return rest
+    return None
