@@ -40,7 +40,8 @@ def find_code(text: str) -> tuple[str, str] | None:
     raw = (match.group(1) + match.group(2)).upper()
     if any(ch not in ALPHABET for ch in raw):
         return None
-    rest = (text[: match.start()] + " " + text[match.end():]).strip(" \t\r\n:,.-–—")
+    marks = " \t\r\n:,.;!-–—"
+    rest = text[: match.start()].rstrip(marks) + " " + text[match.end():].lstrip(marks)
     return format_code(raw), " ".join(rest.split())
 
 

@@ -128,7 +128,7 @@ def _report(row: tuple[Any, ...]) -> Report:
 
 
 def addition_note(code: str) -> str:
-    return f"Người dùng bổ sung thông tin cho báo tin {code} (tin nhắn ngay trên)."
+    return f"Người dùng bổ sung thông tin cho báo tin {code} (tin nhắn ngay dưới)."
 
 
 class ReportMixin:
@@ -221,8 +221,10 @@ class ReportMixin:
                 return None
             stamp = self._d.ts(self._now())
             store = self._store()
-            store._insert_message(q, report.ticket_id, "user", text, stamp)
+            # The person's line last: the channel then adds the same message to an open ticket once, not twice
+            # (HandoffStore.add_user_message skips a repeat of the last line).
             store._insert_message(q, report.ticket_id, "system", addition_note(report.code), stamp)
+            store._insert_message(q, report.ticket_id, "user", text, stamp)
             other = q.one("SELECT 1 FROM handoff_tickets WHERE channel = ? AND sender_id = ? AND status = 'open' "
                           "AND id <> ?", (channel, sender_id, report.ticket_id))
             if other is None:
