@@ -19,7 +19,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale lint validate \
+.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories lint validate \
         train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean \
         safety-review
 
@@ -118,6 +118,10 @@ $(NGINX):
 	@echo "==> Debian's nginx: the local load balancer of the scaled mode (run-scaled, its tests, bench)"
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light
 
+test-stories: $(RASA_MODEL) ## rasa test on every story file in tests/stories/ (fails on any intent or action error)
+	$(RASA) test core --model $(RASA_MODEL) --stories tests/stories --fail-on-prediction-errors \
+	    --out $(HELPLINE_DATA_DIR)/story-results
+
 test-rasa-env: $(RASA_VENV)/.installed ## connector tests in the Rasa environment (rasa, python-telegram-bot)
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 
@@ -129,6 +133,7 @@ test-scale: setup $(NGINX) ## 2 replicas behind nginx share one conversation (Po
 
 test: setup $(CHROMIUM) $(NGINX) lint validate ## everything: lint, validate, unit, connectors, integration, e2e, evaluations
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
+	$(MAKE) --no-print-directory test-stories
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
 	$(APY) scripts/eval_nlu.py --check
