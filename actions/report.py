@@ -34,7 +34,8 @@ SKIP_WORDS = frozenset({"bo qua", "bq", "skip", "khong biet", "khong ro", "khong
                         "qua", "tiep", "cau tiep"})
 YES_WORDS = ("co", "co a", "co day", "dang gap nguy hiem", "yes", "dung vay", "dung roi")
 NO_WORDS = ("khong", "khong a", "khong co", "chua", "no")
-NO_CONTACT_WORDS = frozenset({"khong", "khong can", "khong can lien he", "an danh", "thoi khoi"})
+NO_CONTACT_WORDS = frozenset({"khong", "khong a", "khong can", "khong can lien he", "an danh", "thoi khoi", "no"})
+CHAT_CONTACT_WORDS = frozenset({"nhan lai qua day", "nhan lai", "nhan qua day", "co", "co a", "duoc", "ok", "yes"})
 REPORT_PRIORITY = "concern"
 DANGER_PRIORITY = "immediate"
 
@@ -111,7 +112,9 @@ class ValidateReportForm(FormValidationAction):
         text = answer(value)
         if text == SKIPPED or fold(text) in NO_CONTACT_WORDS:
             return {"report_contact": "none"}
-        return {"report_contact": text}
+        if fold(text) in CHAT_CONTACT_WORDS:
+            return {"report_contact": "chat"}
+        return {"report_contact": text}  # a phone number or e-mail the person chose to give
 
 
 class ActionSubmitReport(Action):
