@@ -44,9 +44,15 @@ def reset(slots: tuple[str, ...]) -> list[dict[str, Any]]:
     return [SlotSet(name, None) for name in slots]
 
 
-def answer(value: Any) -> str:
-    """A free-text answer, trimmed to what the store takes; "-" when the person skipped."""
-    text = " ".join(str(value or "").split())
+def answer(value: Any) -> str | None:
+    """A free-text answer, trimmed to what the store takes; "-" when the person skipped.
+
+    None stays None: the intro clears the slots, and rasa-sdk validates every slot set since the
+    last message, cleared ones included (taking those as skipped would file an empty report).
+    """
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
     if not text or fold(text) in SKIP_WORDS:
         return SKIPPED
     return text[:MAX_FIELD]
@@ -97,7 +103,7 @@ class ValidateReportForm(FormValidationAction):
         return {"report_who": answer(value)}
 
     async def validate_report_danger(self, value: Any, *args: Any) -> dict[str, Any]:
-        if value in ("yes", "no", SKIPPED):
+        if value in (None, "yes", "no", SKIPPED):
             return {"report_danger": value}
         folded = fold(str(value or ""))
         if any(folded == w or folded.startswith(w + " ") for w in YES_WORDS):
@@ -107,9 +113,9 @@ class ValidateReportForm(FormValidationAction):
         return {"report_danger": SKIPPED}
 
     async def validate_report_contact(self, value: Any, *args: Any) -> dict[str, Any]:
-        if value in ("chat", "none"):
+        if value in (None, "chat", "none"):
             return {"report_contact": value}
-        text = answer(value)
+        text = answer(value) or SKIPPED
         if text == SKIPPED or fold(text) in NO_CONTACT_WORDS:
             return {"report_contact": "none"}
         if fold(text) in CHAT_CONTACT_WORDS:
@@ -197,6 +203,8 @@ class ValidateReportAddForm(FormValidationAction):
                                        domain: dict[str, Any]) -> dict[str, Any]:
         if tracker.slots.get("report_code") == SKIPPED:
             return {"report_addition": SKIPPED}
+        if value is None:
+            return {"report_addition": None}
         text = " ".join(str(value or "").split())
         return {"report_addition": text[:MAX_FIELD] if text else None}
 

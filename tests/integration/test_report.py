@@ -138,7 +138,7 @@ def test_someone_in_danger_now_takes_the_emergency_path_with_the_report(bot: Bot
 def test_delete_my_data_keeps_a_forwarded_report_and_says_so(bot: Bot) -> None:
     sender = new_sender()
     start(bot, sender)
-    for answer in ("có người rủ bạn tôi sang Lào làm quán karaoke", "bỏ qua", "bỏ qua", "bỏ qua", "Không"):
+    for answer in ("có người lạ hay đến xóm rủ các cô gái đi làm xa", "bỏ qua", "bỏ qua", "bỏ qua", "Không"):
         bot.text(sender, answer)
     code = CODE.search(bot.text(sender, "Không cần liên hệ")).group(0)  # type: ignore[union-attr]
     s = store(bot)

@@ -109,6 +109,10 @@ def test_validation_maps_words_and_stops_asking_after_danger(store: HandoffStore
     d = CollectingDispatcher()
     t = tracker({})
     assert asyncio.run(form.validate_report_where("  bo qua ", d, t, {})) == {"report_where": "-"}
+    # Slots the intro cleared are validated too: they stay empty (not "skipped").
+    assert asyncio.run(form.validate_report_what(None, d, t, {})) == {"report_what": None}
+    assert asyncio.run(form.validate_report_danger(None, d, t, {})) == {"report_danger": None}
+    assert asyncio.run(form.validate_report_contact(None, d, t, {})) == {"report_contact": None}
     assert asyncio.run(form.validate_report_danger("Có ạ", d, t, {})) == {"report_danger": "yes"}
     assert asyncio.run(form.validate_report_danger("ko", d, t, {})) == {"report_danger": "no"}
     assert asyncio.run(form.validate_report_contact("Không cần liên hệ", d, t, {})) == {"report_contact": "none"}
