@@ -5,6 +5,7 @@ from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
 from actions.privacy import ActionDeleteMyData
 from actions.report import (
+    ActionReportDigression,
     ActionReportIntro,
     ActionReportStop,
     ActionSubmitReport,
@@ -13,6 +14,6 @@ from actions.report import (
     ValidateReportForm,
 )
 
-__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionReportIntro",
-           "ActionReportStop", "ActionSubmitReport", "ActionSubmitReportAdd", "ValidateReportAddForm",
-           "ValidateReportForm"]
+__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionReportDigression",
+           "ActionReportIntro", "ActionReportStop", "ActionSubmitReport", "ActionSubmitReportAdd",
+           "ValidateReportAddForm", "ValidateReportForm"]

@@ -16,12 +16,14 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.faq import ActionAnswerFaq
 from actions.handoff import conversation_of, open_ticket
 from actions.services import get_services
 from helpline import replies
 from helpline import report_replies as texts
 from helpline.handoff.models import REPORT_REASON
 from helpline.handoff.reports import IN_DANGER_REASON, MAX_FIELD, Report, ReportFields
+from helpline.kb.question import is_question
 from helpline.refcode import find_code
 from helpline.text import fold
 
@@ -56,6 +58,30 @@ def answer(value: Any) -> str | None:
     if not text or fold(text) in SKIP_WORDS:
         return SKIPPED
     return text[:MAX_FIELD]
+
+
+def danger_value(value: Any) -> str | None:
+    """"yes", "no" or "-" (not sure) from what the person typed or tapped."""
+    if value in (None, "yes", "no", SKIPPED):
+        return value
+    folded = fold(str(value))
+    if any(folded == w or folded.startswith(w + " ") for w in YES_WORDS):
+        return "yes"
+    if any(folded == w or folded.startswith(w + " ") for w in NO_WORDS):
+        return "no"
+    return SKIPPED
+
+
+def contact_value(value: Any) -> str | None:
+    """"chat" (write back here), "none", or the phone number / e-mail the person chose to give."""
+    if value in (None, "chat", "none"):
+        return value
+    text = answer(value) or SKIPPED
+    if text == SKIPPED or fold(text) in NO_CONTACT_WORDS:
+        return "none"
+    if fold(text) in CHAT_CONTACT_WORDS:
+        return "chat"
+    return text
 
 
 def fields_from(tracker: Tracker) -> ReportFields:
@@ -103,24 +129,34 @@ class ValidateReportForm(FormValidationAction):
         return {"report_who": answer(value)}
 
     async def validate_report_danger(self, value: Any, *args: Any) -> dict[str, Any]:
-        if value in (None, "yes", "no", SKIPPED):
-            return {"report_danger": value}
-        folded = fold(str(value or ""))
-        if any(folded == w or folded.startswith(w + " ") for w in YES_WORDS):
-            return {"report_danger": "yes"}
-        if any(folded == w or folded.startswith(w + " ") for w in NO_WORDS):
-            return {"report_danger": "no"}
-        return {"report_danger": SKIPPED}
+        return {"report_danger": danger_value(value)}
 
     async def validate_report_contact(self, value: Any, *args: Any) -> dict[str, Any]:
-        if value in (None, "chat", "none"):
-            return {"report_contact": value}
-        text = answer(value) or SKIPPED
-        if text == SKIPPED or fold(text) in NO_CONTACT_WORDS:
-            return {"report_contact": "none"}
-        if fold(text) in CHAT_CONTACT_WORDS:
-            return {"report_contact": "chat"}
-        return {"report_contact": text}  # a phone number or e-mail the person chose to give
+        return {"report_contact": contact_value(value)}
+
+
+class ActionReportDigression(Action):
+    """The classifier read a message in the form as an FAQ question.
+
+    A real question ("?", "bao nhiêu", "là gì" ...) is answered, and the form asks its question
+    again; anything else is the answer to the question asked (a place name like "xa ban lau,
+    muong khuong" often looks like an FAQ topic to the classifier).
+    """
+
+    def name(self) -> str:
+        return "action_report_digression"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        text = str(tracker.latest_message.get("text") or "")
+        slot = tracker.get_slot("requested_slot")
+        value = {"report_danger": danger_value, "report_contact": contact_value}.get(slot, answer)(text)
+        # "Không có ai" asks nothing, though "không" and "ai" are question words elsewhere.
+        plain_choice = (slot, value) in {("report_danger", "yes"), ("report_danger", "no"),
+                                         ("report_contact", "chat"), ("report_contact", "none")}
+        if slot in FORM_SLOTS and (plain_choice or not is_question(text)):
+            return [SlotSet(slot, value)]
+        return await ActionAnswerFaq().run(dispatcher, tracker, domain)
 
 
 class ActionSubmitReport(Action):

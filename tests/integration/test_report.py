@@ -108,6 +108,14 @@ def test_an_faq_question_mid_form_is_answered_and_the_form_goes_on(bot: Bot) -> 
     assert "Câu 3/6" in bot.text(sender, "ở Lào Cai")
 
 
+def test_an_unaccented_place_the_classifier_reads_as_a_question_is_the_answer(bot: Bot) -> None:
+    sender = new_sender()
+    start(bot, sender)
+    bot.text(sender, "co nguoi ru chi ho em di lam o campuchia luong cao")
+    reply = bot.text(sender, "xa ban lau, muong khuong, lao cai")
+    assert reply.startswith("Câu 3/6") and "Có phải bạn muốn hỏi" not in reply
+
+
 def test_an_emergency_mid_form_wins(bot: Bot) -> None:
     sender = new_sender()
     start(bot, sender)

@@ -148,3 +148,18 @@ def test_delete_my_data_keeps_forwarded_reports_and_says_which(store: HandoffSto
     deleted, _ = run(ActionDeleteMyData(), tracker({}))
     assert deleted[0].startswith(replies.DATA_DELETED) and code in deleted[0]
     assert store.report_by_code(code, "rest", "rest:u1") is not None
+
+
+def test_a_place_name_read_as_an_faq_question_is_the_answer(store: HandoffStore) -> None:
+    from actions.report import ActionReportDigression
+
+    place = tracker({"requested_slot": "report_where"}, text="xa ban lau, muong khuong, lao cai")
+    said, events = run(ActionReportDigression(), place)
+    assert said == [] and events == [{"event": "slot", "timestamp": None, "name": "report_where",
+                                      "value": "xa ban lau, muong khuong, lao cai"}]
+    danger = tracker({"requested_slot": "report_danger"}, text="không có ai")
+    assert run(ActionReportDigression(), danger)[1][0]["value"] == "no"
+    # A real question goes to the FAQ answer (no retriever here: its fallback, with 111).
+    question = tracker({"requested_slot": "report_where"}, text="mua bán người bị phạt tù bao nhiêu năm?")
+    said, events = run(ActionReportDigression(), question)
+    assert events == [] and said and "111" in said[0]
