@@ -25,7 +25,8 @@ def filed(code: str, contact_by_chat: bool) -> str:
         f"Cảm ơn bạn đã báo tin. Mình đã chuyển báo tin cho nhân viên tổng đài 111.{back}\n"
         f"Mã báo tin của bạn: {code}\n"
         f"Muốn bổ sung thông tin, bạn nhắn mã này kèm nội dung trong cuộc trò chuyện này, ví dụ: "
-        f"\"{code} hôm nay họ lại đến\".\n"
+        f"\"{code} hôm nay họ lại đến\". Trong lúc nhân viên xử lý báo tin, họ cũng đọc được những gì bạn nhắn "
+        "ở đây.\n"
         "Bạn cũng có thể gọi 111 (miễn phí, 24/7) để báo trực tiếp. Nếu có người đang gặp nguy hiểm, "
         "hãy gọi ngay 113."
     )
