@@ -157,3 +157,19 @@ def test_delete_my_data_keeps_a_forwarded_report_and_says_so(bot: Bot) -> None:
     done = bot.text(sender, "/affirm")
     assert "đã xóa" in done and code in done and "chuyển cho công an" in done
     assert s.report_by_code(code, "rest", f"rest:{sender}") is not None
+
+
+def test_an_email_for_contact_back_is_stored_not_taken_for_danger(bot: Bot) -> None:
+    sender = new_sender()
+    start(bot, sender)
+    for answer in ("bỏ qua", "bỏ qua", "bỏ qua", "bỏ qua", "Không"):
+        bot.text(sender, answer)
+    done = bot.text(sender, "email của mình: hoa.le.2001@gmail.com")
+    code = CODE.search(done)
+    assert code and replies.EMERGENCY_REPLY not in done, done
+    assert bot.tracker(sender)["paused"] is False
+    report = store(bot).report_by_code(code.group(0), "rest", f"rest:{sender}")
+    assert report is not None and report.fields.contact == "email của mình: hoa.le.2001@gmail.com"
+    # The ticket API masks it.
+    [ticket] = mine(bot, sender)
+    assert "hoa.le.2001@gmail.com" not in str(ticket)
