@@ -12,6 +12,9 @@ RASA := $(RASA_VENV)/bin/rasa
 APY := $(ACT_VENV)/bin/python
 EMBED_MODEL := models/multilingual-e5-small
 RASA_MODEL := models/rasa/helpline.tar.gz
+SAFETY_MODEL := models/safety/classifier.npz
+SAFETY_INPUTS := helpline/safety/classifier.py helpline/safety/training.yml knowledge_base/urgent_steps.yml \
+                 $(shell find bot/data/nlu knowledge_base/faq -name '*.yml' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 NGINX := /usr/sbin/nginx
 RASA_INPUTS := config.yml bot/domain.yml bot/components.py $(shell find bot/data -name '*.yml' 2>/dev/null)
@@ -19,8 +22,8 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export HELPLINE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories lint validate \
-        train index kb-validate kb-review model eval eval-nlu eval-safety bench purge simulate clean \
+.PHONY: help setup run run-scaled chat test test-unit test-integration test-rasa-env test-e2e test-scale test-stories test-load lint validate \
+        train index kb-validate kb-review model eval eval-nlu eval-safety eval-offers bench purge simulate clean \
         safety-review
 
 help: ## list the targets
@@ -52,9 +55,13 @@ $(EMBED_MODEL)/helpline-build.json: $(ACT_VENV)/.installed helpline/kb/model_bui
 	$(APY) -m helpline.kb.model_builder $(EMBED_MODEL)
 	@touch $@
 
-index: $(EMBED_MODEL)/helpline-build.json ## validate the knowledge base and (re)build the FAQ index
+index: $(EMBED_MODEL)/helpline-build.json $(SAFETY_MODEL) ## validate the knowledge base and (re)build the FAQ index
 	@echo "==> [setup 4/5] FAQ index"
 	$(APY) -m helpline.kb build
+
+$(SAFETY_MODEL): $(ACT_VENV)/.installed $(SAFETY_INPUTS)
+	@echo "==> [setup 4/5] safety classifier (an extra signal beside the emergency lexicon)"
+	$(APY) -m helpline.safety.classifier build
 
 $(RASA_MODEL): $(RASA_VENV)/.installed $(RASA_INPUTS)
 	@echo "==> [setup 5/5] training the Rasa model (~1 min)"
@@ -107,7 +114,14 @@ eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3
 eval-nlu: $(RASA_MODEL) $(ACT_VENV)/.installed ## intent accuracy of the Rasa model on held-out examples (rasa test nlu)
 	$(APY) scripts/eval_nlu.py
 
-eval-safety: $(ACT_VENV)/.installed ## recall and false alarms of emergency detection on the labelled set
+test-stories: $(RASA_MODEL) ## rasa test core on every file in tests/stories (offer check, report), failing on any wrong prediction
+	$(RASA) test core --stories tests/stories --model $(RASA_MODEL) --fail-on-prediction-errors \
+	    --out $(HELPLINE_DATA_DIR)/story-results
+
+eval-offers: $(ACT_VENV)/.installed ## offer check: per-sign precision/recall and band accuracy (HALF=all|tune|held, CHECK=1)
+	$(APY) scripts/eval_offers.py $(if $(HALF),--half $(HALF)) $(if $(CHECK),--check)
+
+eval-safety: index ## emergency detection: recall, false alarms, urgent steps, per set and half (held + tune)
 	$(APY) scripts/eval_safety.py
 
 $(CHROMIUM):
@@ -118,25 +132,25 @@ $(NGINX):
 	@echo "==> Debian's nginx: the local load balancer of the scaled mode (run-scaled, its tests, bench)"
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light
 
-test-stories: $(RASA_MODEL) ## rasa test on every story file in tests/stories/ (fails on any intent or action error)
-	$(RASA) test core --model $(RASA_MODEL) --stories tests/stories --fail-on-prediction-errors \
-	    --out $(HELPLINE_DATA_DIR)/story-results
-
 test-rasa-env: $(RASA_VENV)/.installed ## connector tests in the Rasa environment (rasa, python-telegram-bot)
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
 
 test-e2e: setup $(CHROMIUM) ## staff console in headless Chromium over the real stack
 	$(APY) -m pytest tests/e2e -q
 
+test-load: setup ## 300 Zalo senders through one address at 50 msg/s for 60 s on the real stack (default suite: 10 s)
+	HELPLINE_LOAD_SECONDS=60 $(APY) -m pytest tests/faults/test_webhook_load.py -q
+
 test-scale: setup $(NGINX) ## 2 replicas behind nginx share one conversation (PostgreSQL + Redis)
 	$(APY) -m pytest tests/scale -q
 
 test: setup $(CHROMIUM) $(NGINX) lint validate ## everything: lint, validate, unit, connectors, integration, e2e, evaluations
 	$(RASA_VENV)/bin/python -m pytest tests/rasa_env -q
-	$(MAKE) --no-print-directory test-stories
 	$(APY) -m pytest tests -q
 	$(APY) scripts/eval_safety.py
 	$(APY) scripts/eval_nlu.py --check
+	$(MAKE) test-stories
+	$(APY) scripts/eval_offers.py --check
 	$(APY) scripts/eval_retrieval.py --check
 
 bench: setup $(NGINX) ## latency, throughput, RSS, cold start, 1 vs 2 replicas, index sizes (docs/performance.md)

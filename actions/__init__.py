@@ -3,6 +3,7 @@
 from actions.emergency import ActionEmergency
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
+from actions.offer import ActionOfferResult, ActionOfferStart, ActionOfferStopped, ValidateOfferForm
 from actions.privacy import ActionDeleteMyData
 from actions.report import (
     ActionReportDigression,
@@ -14,6 +15,7 @@ from actions.report import (
     ValidateReportForm,
 )
 
-__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionReportDigression",
-           "ActionReportIntro", "ActionReportStop", "ActionSubmitReport", "ActionSubmitReportAdd",
-           "ValidateReportAddForm", "ValidateReportForm"]
+__all__ = ["ActionAnswerFaq", "ActionDeleteMyData", "ActionEmergency", "ActionHandoff", "ActionOfferResult",
+           "ActionOfferStart", "ActionOfferStopped", "ActionReportDigression", "ActionReportIntro", "ActionReportStop",
+           "ActionSubmitReport", "ActionSubmitReportAdd", "ValidateOfferForm", "ValidateReportAddForm",
+           "ValidateReportForm"]

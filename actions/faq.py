@@ -7,10 +7,12 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.services import get_services
 from helpline import replies
+from helpline.offers import looks_like_offer
 
 logger = logging.getLogger(__name__)
 # Offered when the question is outside the handbook's scope.
@@ -30,7 +32,10 @@ class ActionAnswerFaq(Action):
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        if not tracker.active_loop_name and not _entity(tracker, "faq_id") and looks_like_offer(text):
+            return [FollowupAction("action_offer_start")]  # a concrete offer: check it instead of a handbook answer
         try:
             retriever = get_services().retriever
             entry_id = _entity(tracker, "faq_id")
@@ -40,7 +45,7 @@ class ActionAnswerFaq(Action):
                     return []
                 text, buttons = replies.faq_answer(entry)
             else:
-                result = await asyncio.to_thread(retriever.retrieve, tracker.latest_message.get("text") or "")
+                result = await asyncio.to_thread(retriever.retrieve, text)
                 if result.confident and result.best and (entry := retriever.entry(result.best.entry_id)):
                     text, buttons = replies.faq_answer_with_alternatives(entry, retriever.alternatives(result))
                 elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":

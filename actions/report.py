@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 SKIPPED = "-"
 FORM_SLOTS = ("report_what", "report_where", "report_when", "report_who", "report_danger", "report_contact")
 ADD_SLOTS = ("report_code", "report_addition")
-# Typed instead of tapping "Bỏ qua" (the NLU intent ``skip`` usually catches these first).
+# Typed instead of tapping "Bỏ qua" (also what the button sends).
 SKIP_WORDS = frozenset({"bo qua", "bq", "skip", "khong biet", "khong ro", "khong nho", "khong muon noi", "chiu",
                         "qua", "tiep", "cau tiep"})
 YES_WORDS = ("co", "co a", "co day", "dang gap nguy hiem", "yes", "dung vay", "dung roi")

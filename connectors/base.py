@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import SimpleNamespace
@@ -26,6 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import choices
 from connectors.guard import client_ip, guards, limit_request_size
 from connectors.runtime import ChannelRuntime
 from connectors.turn import (
@@ -40,10 +41,10 @@ from connectors.turn import (
     run_turn,
     screen_payload,
 )
-from helpline.channels.inbound import MEDIA_KINDS, Inbound, choice_number
+from helpline.channels.inbound import MEDIA_KINDS, Inbound
 from helpline.channels.messages import reply_from_message, split_message_dict
 from helpline.channels.outbox import Sender
-from helpline.channels.store import CHOICES_MEMO, ChannelStore
+from helpline.channels.store import ChannelStore
 from helpline.errors import ConfigError, HelplineError
 from helpline.ratelimit import retry_after_header
 from helpline.text import clean, mask_id
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT_CHARS = 4096
-CHOICES_AGE = dt.timedelta(hours=1)
 ENQUEUE_TRIES = 4
 
 
@@ -149,6 +149,10 @@ class SignedWebhookInput(InputChannel):
     def parse(self, body: bytes) -> list[Inbound]:
         raise NotImplementedError
 
+    def registration_probe(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """An unsigned request the platform sends to check the URL, to answer 200 without processing."""
+        return False
+
     def make_sender(self, store: ChannelStore) -> Sender:
         raise NotImplementedError
 
@@ -192,19 +196,24 @@ class SignedWebhookInput(InputChannel):
 
         ``client`` is the caller's address, for the per-IP limit; a 429 body carries ``retry_after``.
         """
-        wait = guards().webhook_ip.hit(client or "?")
-        if wait:
-            # Nothing is journaled: the platform keeps the message and delivers it again later.
-            logger.warning("%s: webhook requests over the per-address limit", self.channel)
-            return 429, {"error": "too many requests", "retry_after": retry_after_header(wait)}
         if not self.enabled:
             return 503, {"error": f"the {self.channel} channel is disabled on this server"}
         if len(body) > MAX_BODY_BYTES:
             return 413, {"error": "body too large"}
-        if not self.signature_present(headers):
-            logger.warning("%s: rejected a webhook request without a signature", self.channel)
-            return 401, {"error": "missing signature"}
-        if not self.verify(body, headers):
+        present = self.signature_present(headers)
+        if not (present and self.verify(body, headers)):
+            # Only requests that fail verification are limited per address: the platforms send
+            # everyone's signed messages from a few addresses (see connectors.guard).
+            wait = guards().webhook_ip.hit(client or "?")
+            if wait:
+                logger.warning("%s: unverified webhook requests over the per-address limit", self.channel)
+                return 429, {"error": "too many requests", "retry_after": retry_after_header(wait)}
+            if not present and self.registration_probe(body, headers):
+                logger.info("%s: answered the platform's webhook registration check", self.channel)
+                return 200, {"ok": True, "accepted": 0}
+            if not present:
+                logger.warning("%s: rejected a webhook request without a signature", self.channel)
+                return 401, {"error": "missing signature"}
             logger.warning("%s: rejected a webhook request with an invalid signature", self.channel)
             return 403, {"error": "invalid signature"}
         try:
@@ -216,6 +225,7 @@ class SignedWebhookInput(InputChannel):
         for inbound in events:
             if not inbound.needs_reply:
                 continue
+            inbound = self.sender_limit(inbound)
             try:
                 fresh = await asyncio.to_thread(runtime.store.claim_inbound, inbound)
             except HelplineError as exc:
@@ -230,8 +240,21 @@ class SignedWebhookInput(InputChannel):
             sender = runtime.sender(self.channel)
             if sender is not None:
                 runtime.spawn(self.acknowledge(inbound, sender))
-            runtime.spawn(self.process(inbound))
+            # Under overload the turn waits for a slot (or, past the backlog, for the replay loop):
+            # the platform still gets its 200, so it never disables the webhook.
+            runtime.schedule(inbound, self.process)
         return 200, {"ok": True, "accepted": accepted}
+
+    def sender_limit(self, inbound: Inbound) -> Inbound:
+        """Take the sender's rate-limit token when the message arrives (not when its queued turn runs).
+
+        The verdict travels in the journaled event, so a backlog drained in a burst is not mistaken
+        for a flood, and a replay keeps it.
+        """
+        if inbound.kind not in ("text", "postback") or "over_limit" in inbound.extra:
+            return inbound
+        over = guards().sender_over_limit(inbound.key, clean(inbound.user_text)[:MAX_TEXT_CHARS])
+        return dataclasses.replace(inbound, extra={**inbound.extra, "over_limit": over})
 
     async def process(self, inbound: Inbound) -> None:
         """One message's turn and the enqueueing of its replies; on failure it stays to be replayed.
@@ -243,7 +266,7 @@ class SignedWebhookInput(InputChannel):
         key = (inbound.channel, inbound.message_id)
         runtime.in_flight.add(key)
         try:
-            async with _sender_locks.hold((inbound.channel, inbound.sender_id)):
+            async with _sender_locks.hold((inbound.channel, inbound.sender_id)), runtime.turn_slot():
                 messages = await self.turn(inbound)
                 await self.enqueue(runtime, inbound, messages)
                 await asyncio.to_thread(runtime.store.finish_inbound, inbound.channel, inbound.message_id)
@@ -261,15 +284,7 @@ class SignedWebhookInput(InputChannel):
             text = await asyncio.to_thread(store.payload_for, text) or ""
         if inbound.kind != "text":
             return text
-        # A bare number picks from the options offered last (numbered-list fallback); any other
-        # message makes that list stale, so it is forgotten either way.
-        number = choice_number(text)
-        choices = await asyncio.to_thread(store.recall, self.channel, key, CHOICES_MEMO, CHOICES_AGE)
-        if choices is not None:
-            await asyncio.to_thread(store.forget, self.channel, key, CHOICES_MEMO)
-        if number is not None and isinstance(choices, list) and 1 <= number <= len(choices):
-            text = str(choices[number - 1])
-        return text
+        return await choices.pick(store, self.channel, key, text)
 
     async def turn(self, inbound: Inbound) -> list[dict[str, Any]]:
         app = self._app or SimpleNamespace(ctx=SimpleNamespace())
@@ -286,7 +301,8 @@ class SignedWebhookInput(InputChannel):
         text = await screen_payload(self.channel, sender_id, await self._user_text(ChannelRuntime.get().store, inbound))
         note = media_note(inbound.media, text, inbound.url)  # what the ticket shows: a caption notes its media
         limits = guards()
-        if limits.sender_over_limit(sender_id, text):
+        over = inbound.extra.get("over_limit")
+        if over if over is not None else limits.sender_over_limit(sender_id, text):
             return await limited_turn(self.channel, sender_id, note, limits.notify_sender(sender_id))
         collector = CollectingOutputChannel()
         failed = False
@@ -297,6 +313,7 @@ class SignedWebhookInput(InputChannel):
                                             **({"media": inbound.media} if inbound.media else {})})
             failed = not await run_turn(self._on_new_message, message, self.channel, sender_id)
         messages = await finish_turn(agent, self.channel, sender_id, note, list(collector.messages), failed)
+        await choices.keep(ChannelRuntime.get().store, self.channel, sender_id, messages)
         await attach_pending_location(self.channel, sender_id)
         return messages
 

@@ -3,11 +3,15 @@
 - Request size: Sanic's ``REQUEST_MAX_SIZE`` is lowered to ``HELPLINE_MAX_BODY_BYTES``
   (default 1 MB) when the server starts, so an oversized body gets 413 before it is read.
   ``SANIC_REQUEST_MAX_SIZE`` still works and may only lower it further.
-- Per client IP (``HELPLINE_RATE_LIMIT_IP`` for REST, ``HELPLINE_RATE_LIMIT_WEBHOOK_IP`` for the
-  platform webhooks): 429 with ``Retry-After``. A platform retries a refused webhook later, so
-  nothing it carries is lost; a REST client gets the hotline text with its 429.
-- Per sender (``HELPLINE_RATE_LIMIT_SENDER``, keyed by the conversation key): the message does
-  not reach the bot, but it is never dropped silently (see :func:`connectors.turn.limited_turn`).
+- Per client IP (``HELPLINE_RATE_LIMIT_IP`` for REST; ``HELPLINE_RATE_LIMIT_WEBHOOK_IP`` for platform
+  webhook requests that **fail** the signature check): 429 with ``Retry-After``. A request with a
+  valid signature is never limited per address, because a platform sends everyone's messages from
+  a few addresses and disables a webhook that keeps failing; the machine is protected instead by
+  the cap on turns at once (``HELPLINE_CHANNEL_MAX_TURNS``, :mod:`connectors.runtime`): over it a
+  signed message is acknowledged with 200 and queued. A REST client gets the hotline text with its 429.
+- Per sender (``HELPLINE_RATE_LIMIT_SENDER``, keyed by the conversation key, counted when the
+  message arrives): the message does not reach the bot, but it is never dropped silently (see
+  :func:`connectors.turn.limited_turn`).
   On the signed platform channels a message that looks like danger is never throttled per
   sender; on the REST and web channels, whose callers are not vouched for by a platform, it is
   (the reply still carries 113 and 111), so typing "cứu" cannot lift the limit.

@@ -29,6 +29,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import choices
 from connectors.guard import (
     allowed_origins,
     client_ip,
@@ -38,6 +39,7 @@ from connectors.guard import (
     loopback_client,
     origin_ok,
 )
+from connectors.runtime import ChannelRuntime
 from connectors.turn import finish_turn, limited_turn, run_turn, screen_payload, shared_outbox
 from helpline import replies
 from helpline.channels.keys import conversation_key
@@ -117,7 +119,8 @@ async def answer(on_new_message: Callable[[UserMessage], Awaitable[Any]], reques
     if wait:
         logger.warning("%s: too many new conversations from one address", channel)
         return slow_down(wait, recipient, headers)
-    text = await screen_payload(channel, key, clean(text))
+    store = ChannelRuntime.get().store
+    text = await screen_payload(channel, key, await choices.pick(store, channel, key, clean(text)))
     if limits.sender_over_limit(key, text, danger_exempt=False):
         messages = await limited_turn(channel, key, text) + await mailbox(channel, key)
         return response.json(_shown(messages, recipient), status=429,
@@ -129,6 +132,7 @@ async def answer(on_new_message: Callable[[UserMessage], Awaitable[Any]], reques
         failed = not await run_turn(on_new_message, message, channel, key)
     agent = getattr(request.app.ctx, "agent", None)
     messages = await finish_turn(agent, channel, key, text, list(collector.messages), failed)
+    await choices.keep(store, channel, key, messages)
     # No push here: staff replies and reminders waiting in the outbox ride on this response.
     messages.extend(await mailbox(channel, key))
     return response.json(_shown(messages, recipient), headers=dict(headers or {}))

@@ -5,14 +5,20 @@ One worker delivers for every enabled channel, bot replies and staff replies
 for as long as the server runs. A maintenance loop replays messages that were
 acknowledged but never answered (the process died mid-turn) and purges old
 dedupe rows.
+
+The machine is protected by a cap on bot turns running at once (``HELPLINE_CHANNEL_MAX_TURNS``),
+not by refusing the platforms: a signed message over the cap is acknowledged, journaled and waits
+for a free slot (:meth:`ChannelRuntime.turn_slot`); beyond ``HELPLINE_CHANNEL_BACKLOG`` waiting
+messages it stays in the journal only and the replay loop takes it up later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from helpline.channels.inbound import Inbound
@@ -34,7 +40,8 @@ POLL_SECONDS = 2.0
 class ChannelRuntime:
     _instance: ChannelRuntime | None = None
 
-    def __init__(self, db_url: str, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, db_url: str, poll_seconds: float = POLL_SECONDS, max_turns: int = 8,
+                 backlog: int = 20_000) -> None:
         self.outbox = Outbox.from_url(db_url)
         self.store = ChannelStore.from_url(db_url)
         self.worker = OutboxWorker(self.outbox, {})
@@ -43,12 +50,41 @@ class ChannelRuntime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[Any]] = []
         self._poll_seconds = poll_seconds
+        self.max_turns = max(1, max_turns)
+        self.backlog = max(1, backlog)
+        self.deferred = 0  # messages left to the replay loop because the backlog was full (for logs and tests)
+        self._slots: tuple[Any, asyncio.Semaphore] | None = None
 
     @classmethod
     def get(cls) -> ChannelRuntime:
         if cls._instance is None:
-            cls._instance = cls(Settings.from_env().handoff_db_url)
+            settings = Settings.from_env()
+            cls._instance = cls(settings.handoff_db_url, max_turns=settings.channel_max_turns,
+                                backlog=settings.channel_backlog)
         return cls._instance
+
+    @contextlib.asynccontextmanager
+    async def turn_slot(self) -> AsyncIterator[None]:
+        """Wait for one of the ``max_turns`` slots (first come, first served), and hold it for one turn."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:  # a semaphore belongs to one event loop
+            self._slots = (loop, asyncio.Semaphore(self.max_turns))
+        async with self._slots[1]:
+            yield
+
+    def schedule(self, inbound: Inbound, handler: Handler) -> bool:
+        """Start (or queue) one journaled message's turn; False if the backlog is full (the replay loop will)."""
+        key = (inbound.channel, inbound.message_id)
+        if key in self.in_flight:
+            return True
+        if len(self.in_flight) >= self.backlog:
+            self.deferred += 1
+            logger.warning("%s: %d messages waiting; one from %s is left to the replay loop", inbound.channel,
+                           len(self.in_flight), mask_id(inbound.sender_id))
+            return False
+        self.in_flight.add(key)  # queued counts as in flight: the replay loop must not start it twice
+        self.spawn(handler(inbound))
+        return True
 
     @classmethod
     def reset(cls) -> None:
@@ -106,8 +142,8 @@ class ChannelRuntime:
                 continue
             logger.warning("%s: replaying an unanswered message from %s", inbound.channel,
                            mask_id(inbound.sender_id))
-            self.spawn(self.handlers[inbound.channel](inbound))
-            started += 1
+            if self.schedule(inbound, self.handlers[inbound.channel]):
+                started += 1
         return started
 
     async def stop(self) -> None:

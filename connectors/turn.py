@@ -64,7 +64,7 @@ def _spool() -> TicketSpool:
 
 # A caption is the person's message; the ticket shows what it came with.
 MEDIA_TAGS = {"image": "[ảnh]", "video": "[video]", "file": "[tệp]", "audio": "[tin nhắn thoại]",
-              "sticker": "[nhãn dán]"}
+              "sticker": "[nhãn dán]", "link": "[liên kết]"}
 PROTECTED_NOTE = ("[Zalo ẩn nội dung tin nhắn: người gửi thuộc nhóm được bảo vệ (trẻ em, người khuyết tật, "
                   "người không đọc được chữ)]")
 PROTECTED_AUDIT = "protected_user channel={channel}"  # one audit_log row per event, no key: staff statistics
@@ -118,6 +118,16 @@ async def forget_sender(agent: Any, sender_id: str) -> None:
         await asyncio.to_thread(shared_outbox().delete_recipient, channel, sender_id)
     except Exception:
         logger.exception("could not delete the channel data of %s", mask_id(sender_id))
+
+
+async def is_paused(agent: Any, sender_id: str) -> bool:
+    """Whether the bot is paused for this conversation (staff have it); False if the tracker cannot be read."""
+    return await _is_paused(agent, sender_id)
+
+
+async def ticket_note(channel: str, sender_id: str, text: str) -> bool:
+    """Add a line to the person's open ticket (a channel event staff should see); False if none is open."""
+    return await _route_to_ticket(channel, sender_id, text)
 
 
 async def _is_paused(agent: Any, sender_id: str) -> bool:

@@ -122,6 +122,18 @@ NON_TEXT_REPLY = (
     "Bạn hãy nhắn câu hỏi bằng chữ nhé. Nếu đang gặp nguy hiểm, hãy gọi ngay 113; "
     "để được tư vấn, gọi 111 (miễn phí, 24/7)."
 )
+# Zalo OA: the OA may write for free only 48 h after the person's last message (then paid, then
+# not at all after 7 days); sent once per free window when the person waits for staff.
+ZALO_WRITE_AGAIN = (
+    "Nếu lâu chưa có phản hồi, bạn hãy nhắn lại cho chúng mình nhé. "
+    "Nếu đang gặp nguy hiểm, hãy gọi ngay 113; hoặc gọi 111 (miễn phí, 24/7)."
+)
+# Messenger ``referral``: a person opened the chat from a link or an ad, before writing anything.
+REFERRAL_WELCOME = (
+    "Chào bạn! Mình là trợ lý tự động về phòng, chống mua bán người. Bạn có thể hỏi mình về luật, quyền "
+    "của nạn nhân, dấu hiệu lừa đảo việc làm hay cách báo tin.\n\n"
+    "Nếu bạn đang gặp nguy hiểm, hãy gọi ngay 113. Tổng đài 111 miễn phí, 24/7."
+)
 # Zalo Bot Platform ``message.unsupported.received``: the sender is in a protected group (a child, a
 # person with a disability or who cannot read) and Zalo hides what they wrote. Very simple words, phones first.
 PROTECTED_USER_REPLY = (

@@ -51,6 +51,8 @@ _ENV_NAMES: dict[str, str] = {
     "rate_limit_ip": "HELPLINE_RATE_LIMIT_IP",
     "rate_limit_webhook_ip": "HELPLINE_RATE_LIMIT_WEBHOOK_IP",
     "rate_limit_sender": "HELPLINE_RATE_LIMIT_SENDER",
+    "channel_max_turns": "HELPLINE_CHANNEL_MAX_TURNS",
+    "channel_backlog": "HELPLINE_CHANNEL_BACKLOG",
     "rate_limit_login": "HELPLINE_RATE_LIMIT_LOGIN",
     "rate_limit_new_tickets": "HELPLINE_RATE_LIMIT_NEW_TICKETS",
     "trusted_proxies": "HELPLINE_TRUSTED_PROXIES",
@@ -98,14 +100,20 @@ class Settings:
     staff_telegram_api_base: str = "https://api.telegram.org"
     staff_telegram_bot_token: str = field(default="", repr=False)
     # Largest request body the Rasa server accepts (413 above it). Rate limits are "<count>/<seconds>"
-    # token buckets per process, or "off": REST requests per client IP, webhook requests per IP (the
-    # platforms send everyone's messages from a few addresses, so it is higher), bot turns per sender,
-    # and console logins plus failed staff-API tokens per IP.
+    # token buckets per process, or "off": REST requests per client IP, webhook requests per IP that
+    # fail the signature check (signed ones are never limited per address: a platform sends everyone's
+    # messages from a few addresses), bot turns per sender, and console logins plus failed staff-API
+    # tokens per IP.
     max_body_bytes: int = 1_000_000
     rate_limit_ip: str = "300/60"
     rate_limit_webhook_ip: str = "1200/60"
     rate_limit_sender: str = "20/60"
     rate_limit_login: str = "20/300"
+    # The machine's cap on signed platform messages: at most channel_max_turns bot turns at once per
+    # Rasa process; the rest wait their turn (acknowledged, journaled). Beyond channel_backlog waiting
+    # messages, new ones stay in the journal only and are picked up by the replay loop.
+    channel_max_turns: int = 8
+    channel_backlog: int = 20_000
     # New handoff tickets in the whole store (all senders, all processes) per window; beyond it new
     # tickets are still recorded but marked flood-suspect, listed last and not alerted to staff.
     rate_limit_new_tickets: str = "60/60"

@@ -41,16 +41,22 @@ from scripts.evaluation import half, print_checks  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "safety_eval.yml"
 REAL_SET = ROOT / "tests" / "data" / "safety_real.yml"
-SETS = (DEFAULT_SET, REAL_SET)
+FRESH_SET = ROOT / "tests" / "data" / "safety_fresh.yml"
+SETS = (DEFAULT_SET, REAL_SET, FRESH_SET)
+HALVED = (REAL_SET.name, FRESH_SET.name)  # tuned on the even half, reported on the odd (held) half
 # The gate on the in-sample set (and on any set given with --set other than safety_real.yml).
 TARGET_EMERGENCY_RECALL = 0.98
 TARGET_FALSE_ALARM = 0.05
 # Issue 14's targets (printed, not gated): on the unseen half of safety_real.yml.
 ISSUE_TARGETS = {"emergency_recall": 0.98, "missing_children": 1.0, "false_alarm": 0.03}
-# Regression floors on the whole of safety_real.yml (gated), a little under what the tuned
-# detector reaches, so that a lexicon change that loses ground fails `make test`.
-# Whole set after tuning (ed99f08): recall 0.946, missing children 0.974, false alarms 0.042.
-FLOORS = {"emergency_recall": 0.93, "missing_children": 0.95, "false_alarm": 0.05}
+# Regression floors on the held halves (gated), a little under what they measure (7470490: real
+# held 0.925 / 0.957 / 0.063, fresh held 0.930 / 0.833 / 0.109; 0.117 false alarms once main's new
+# NLU examples entered the classifier's training, 8009b85), so that a change that loses ground
+# fails `make test`. Issue 14's targets (ISSUE_TARGETS) are printed beside them; they are not met.
+FLOORS = {
+    REAL_SET.name: {"emergency_recall": 0.91, "missing_children": 0.95, "false_alarm": 0.07, "steps": 0.95},
+    FRESH_SET.name: {"emergency_recall": 0.91, "missing_children": 0.80, "false_alarm": 0.13, "steps": 0.95},
+}
 LEVELS = [RiskLevel.IMMEDIATE, RiskLevel.URGENT, RiskLevel.CONCERN, RiskLevel.NONE]
 EMERGENCY = {RiskLevel.IMMEDIATE, RiskLevel.URGENT}
 MISSING_CHILDREN = ("missing_child", "child_with_stranger")
@@ -98,6 +104,7 @@ class Summary:
     emergency_recall: float
     false_alarm_rate: float
     ms_per_message: float
+    steps: tuple[int, int] | None = None  # (urgent replies carrying the steps, urgent replies)
 
     @property
     def passed(self) -> bool:
@@ -115,7 +122,7 @@ def load_items(path: Path = DEFAULT_SET) -> list[dict]:
     return data["items"]
 
 
-def evaluate(items: list[dict]) -> Summary:
+def evaluate(items: list[dict], finder: StepsFinder | None = None) -> Summary:
     results = []
     detect("warm-up")  # load the lexicon outside the timing
     started = time.perf_counter()
@@ -126,7 +133,50 @@ def evaluate(items: list[dict]) -> Summary:
                    str(item.get("category", "")))
         )
     elapsed = (time.perf_counter() - started) * 1000 / max(len(items), 1)
-    return Summary(results, recall(results), false_alarms(results), elapsed)
+    steps = None
+    if finder is not None:
+        urgent = [r for r in results if r.got == RiskLevel.URGENT]
+        steps = (sum(carries_steps(finder.steps(r.text), r.category) for r in urgent), len(urgent))
+    return Summary(results, recall(results), false_alarms(results), elapsed, steps)
+
+
+# The practical steps of an urgent reply (actions/emergency.py): the handbook entry the retriever
+# picks among knowledge_base/urgent_steps.yml. "Carries the steps" = that reply exists and tells the
+# family to report to the police; a ransom report's steps must also warn against paying first.
+POLICE = ("công an", "113")
+NO_PAYING = ("trước khi chuyển", "đừng chuyển", "không chuyển")
+
+
+class StepsFinder:
+    """The same path as actions/emergency.py: best_among over the urgent-steps entries."""
+
+    def __init__(self) -> None:
+        from helpline import replies
+        from helpline.kb.embedder import Embedder
+        from helpline.kb.entries import load_urgent_steps
+        from helpline.kb.retriever import FaqRetriever
+        from helpline.settings import Settings
+
+        settings = Settings.from_env()
+        embedder = Embedder(settings.embed_model, query_prefix=settings.embed_query_prefix,
+                            doc_prefix=settings.embed_doc_prefix)
+        self._retriever = FaqRetriever(settings.index_dir, embedder)
+        self._ids = load_urgent_steps(settings.kb_dir.parent / "urgent_steps.yml")
+        self._format = replies.urgent_steps
+
+    def steps(self, text: str) -> str | None:
+        entry = self._retriever.best_among(text, self._ids)
+        return self._format(entry) if entry else None
+
+
+def carries_steps(steps: str | None, category: str) -> bool:
+    if not steps:
+        return False
+    low = steps.lower()
+    ok = any(p in low for p in POLICE)
+    if category == "ransom":
+        ok = ok and any(p in low for p in NO_PAYING)
+    return ok
 
 
 def _group_rows(res: list[Result], key: Callable[[Result], str], title: str) -> list[str]:
@@ -177,6 +227,9 @@ def report(summary: Summary, quiet: bool = True) -> str:
         if sub:
             lines.append(f"recall on {name} ({'+'.join(cats)}): {recall(sub):.3f}"
                          f"  ({sum(r.flagged for r in sub)}/{len(sub)})")
+    if summary.steps is not None:
+        carried, total = summary.steps
+        lines.append(f"urgent replies carrying the practical steps: {_ratio(carried, total):.3f}  ({carried}/{total})")
     if not quiet:
         misses = sorted((r for r in res if r.got != r.expected),
                         key=lambda r: (not r.crosses, LEVELS.index(r.expected), r.got.value))
@@ -192,54 +245,85 @@ def report(summary: Summary, quiet: bool = True) -> str:
 
 
 def gates(path: Path, summary: Summary, which: str) -> tuple[dict[str, bool], dict[str, bool]]:
-    """(issue 14 targets, reported; gates, exit 1 when one fails) for one set."""
+    """(issue 14 targets, reported; gates, exit 1 when one fails) for one set and half."""
     targets: dict[str, bool] = {}
     checks: dict[str, bool] = {}
     rec, fa = summary.emergency_recall, summary.false_alarm_rate
     kids = [r for r in summary.in_categories(MISSING_CHILDREN) if r.expected in EMERGENCY]
     kids_recall = recall(kids)
     name = path.name
-    if name != REAL_SET.name:
+    if name not in HALVED:
         checks[f"{name}: emergency recall {rec:.3f} >= {TARGET_EMERGENCY_RECALL}"] = rec >= TARGET_EMERGENCY_RECALL
         checks[f"{name}: false alarms {fa:.3f} <= {TARGET_FALSE_ALARM}"] = fa <= TARGET_FALSE_ALARM
         return targets, checks
-    scope = {"held": "unseen half", "tune": "tuning half (not the target's scope)", "all": "whole set"}[which]
-    targets[f"{name} ({scope}): emergency recall {rec:.3f} >= {ISSUE_TARGETS['emergency_recall']}"] = (
+    if which != "held":
+        return targets, checks
+    targets[f"{name} (held half): emergency recall {rec:.3f} >= {ISSUE_TARGETS['emergency_recall']}"] = (
         rec >= ISSUE_TARGETS["emergency_recall"])
-    targets[f"{name} ({scope}): missing children {kids_recall:.3f} >= {ISSUE_TARGETS['missing_children']}"] = (
+    targets[f"{name} (held half): missing children {kids_recall:.3f} >= {ISSUE_TARGETS['missing_children']}"] = (
         kids_recall >= ISSUE_TARGETS["missing_children"])
-    targets[f"{name} ({scope}): false alarms {fa:.3f} <= {ISSUE_TARGETS['false_alarm']}"] = (
+    targets[f"{name} (held half): false alarms {fa:.3f} <= {ISSUE_TARGETS['false_alarm']}"] = (
         fa <= ISSUE_TARGETS["false_alarm"])
-    if which == "all":  # the floors are whole-set figures
-        checks[f"{name}: emergency recall {rec:.3f} >= {FLOORS['emergency_recall']}"] = (
-            rec >= FLOORS["emergency_recall"])
-        checks[f"{name}: missing children {kids_recall:.3f} >= {FLOORS['missing_children']}"] = (
-            kids_recall >= FLOORS["missing_children"])
-        checks[f"{name}: false alarms {fa:.3f} <= {FLOORS['false_alarm']}"] = fa <= FLOORS["false_alarm"]
+    floors = FLOORS[name]
+    checks[f"{name} (held half): emergency recall {rec:.3f} >= {floors['emergency_recall']}"] = (
+        rec >= floors["emergency_recall"])
+    checks[f"{name} (held half): missing children {kids_recall:.3f} >= {floors['missing_children']}"] = (
+        kids_recall >= floors["missing_children"])
+    checks[f"{name} (held half): false alarms {fa:.3f} <= {floors['false_alarm']}"] = fa <= floors["false_alarm"]
+    if summary.steps is not None:
+        share = _ratio(*summary.steps)
+        checks[f"{name} (held half): urgent replies with steps {share:.3f} >= {floors['steps']}"] = (
+            share >= floors["steps"])
     return targets, checks
+
+
+def summary_row(name: str, which: str, summary: Summary) -> str:
+    kids = [r for r in summary.in_categories(MISSING_CHILDREN) if r.expected in EMERGENCY]
+    steps = f"{_ratio(*summary.steps):.3f}" if summary.steps is not None else "-"
+    return (f"  {name:<18}{which:<6}{len(summary.results):>6}{summary.emergency_recall:>9.3f}"
+            f"{(f'{recall(kids):.3f}' if kids else '-'):>9}{summary.false_alarm_rate:>9.3f}{steps:>8}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", type=Path, action="append", default=None, help="labelled YAML set (repeatable)")
-    parser.add_argument("--half", choices=("all", "tune", "held"), default="all",
-                        help="tune: even-numbered items, held: odd-numbered items")
+    parser.add_argument("--half", choices=("both", "all", "tune", "held"), default="both",
+                        help="tune: even-numbered items, held: odd-numbered items, both: held then tune "
+                             "(sets that are not split are always scored whole)")
     parser.add_argument("--misses", action="store_true", help="list every message whose level is wrong")
     parser.add_argument("--quiet", action="store_true", help="do not list misses (the default)")
+    parser.add_argument("--no-steps", action="store_true",
+                        help="skip the practical-steps share (it loads the embedding model and the FAQ index)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a gate fails (always on)")
     args = parser.parse_args(argv)
+    finder = None
+    if not args.no_steps:
+        try:
+            finder = StepsFinder()
+        except Exception as exc:  # no index built yet: say so, score the rest
+            print(f"practical steps not measured ({type(exc).__name__}: {exc}); run `make index`")
     targets: dict[str, bool] = {}
     checks: dict[str, bool] = {}
+    rows: list[str] = []
     for path in args.set or [p for p in SETS if p.is_file()]:
-        summary = evaluate(half(load_items(path), args.half))
-        print(f"== {path.name}, half: {args.half}")
-        print(report(summary, quiet=args.quiet or not args.misses))
-        print()
-        set_targets, set_checks = gates(path, summary, args.half)
-        targets.update(set_targets)
-        checks.update(set_checks)
+        items = load_items(path)
+        halves = ["all"] if path.name not in HALVED else (["held", "tune"] if args.half == "both" else [args.half])
+        if args.half in ("tune", "held", "all") and path.name in HALVED:
+            halves = [args.half]
+        for which in halves:
+            summary = evaluate(half(items, which), finder)
+            print(f"== {path.name}, half: {which}")
+            print(report(summary, quiet=args.quiet or not args.misses))
+            print()
+            rows.append(summary_row(path.name, which, summary))
+            set_targets, set_checks = gates(path, summary, which)
+            targets.update(set_targets)
+            checks.update(set_checks)
+    print(f"  {'set':<18}{'half':<6}{'n':>6}{'recall':>9}{'kids':>9}{'f.alarm':>9}{'steps':>8}")
+    print("\n".join(rows))
+    print()
     if targets:
-        print_checks("issue 14 targets (reported; they apply to the unseen half, --half held):", targets, "MISS")
+        print_checks("issue 14 targets (reported; they apply to the held halves):", targets, "MISS")
     print_checks("gates (exit 1 if one fails):", checks)
     return 0 if all(checks.values()) else 1
 

@@ -10,8 +10,8 @@ Steps:
    option must put its mass on the right entries (on "none" for out-of-scope questions);
 3. thresholds: `answer_at` is the lowest probability at which answers shown alone are wrong
    (or answer an out-of-scope question) at most --max-wrong of the time, in each set; `suggest_at`
-   is the top of the highest probability band (width 0.1) whose first entries are right less than
-   half the time: below it the bot asks instead of answering with alternatives.
+   is the highest threshold under which the first entries are right less than 40 % of the time,
+   taken together: below it the bot asks instead of answering with alternatives.
 Without --write it prints what it would write.
 """
 
@@ -33,6 +33,8 @@ from scripts.eval_retrieval import SETS, load_items  # noqa: E402
 from scripts.evaluation import half  # noqa: E402
 
 TOP_CANDIDATES = 80
+MIN_BAND = 10  # questions needed below a threshold before they can set suggest_at
+ASK_BELOW_RIGHT = 0.4
 
 
 def tuning_items() -> list[dict]:
@@ -122,14 +124,15 @@ def fit(groups: list[tuple[np.ndarray, np.ndarray]], sets: np.ndarray, max_wrong
     # The strictest threshold any one set needs: short questions are easier than letters.
     answer_at = max(_answer_threshold(p_arr[sets == name], right_arr[sets == name], max_wrong)
                     for name in sorted(set(sets.tolist())))
-    # Below the highest band (of width 0.1, scanning down) whose first entries are right less
-    # than half the time, the bot asks; above it, it answers with alternatives.
-    suggest_at = answer_at
-    for low in np.arange(np.floor(answer_at * 10) / 10 - 0.1, -0.05, -0.1):
-        band = (p_arr >= low) & (p_arr < low + 0.1)
-        if band.any() and right_arr[band].mean() < 0.5:
-            break
-        suggest_at = max(float(low), 0.05)
+    # The bot asks below the highest threshold (in steps of 0.05) under which the first entries
+    # are right less than ASK_BELOW_RIGHT of the time, taken together. An answer with
+    # alternatives still leaves the right entry one tap away, so asking pays only where the
+    # first entry is mostly wrong. Cumulative, so a small noisy band cannot move it.
+    suggest_at = 0.05
+    for t in np.arange(0.05, answer_at, 0.05):
+        below = p_arr < t
+        if below.sum() >= MIN_BAND and right_arr[below].mean() < ASK_BELOW_RIGHT:
+            suggest_at = float(t)
     alone, shown = p_arr >= answer_at, p_arr >= suggest_at
     notes = {
         "loss": float(result.fun),

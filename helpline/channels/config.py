@@ -112,6 +112,7 @@ class FacebookConfig:
     app_secret: str = field(repr=False)
     verify_token: str = field(repr=False)
     page_access_token: str = field(repr=False)
+    handover_inbox: bool = False  # pass the thread to the Page inbox when the bot hands a person to staff
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FacebookConfig:
@@ -120,6 +121,7 @@ class FacebookConfig:
         return cls(
             graph_base=_base(e, "FACEBOOK_GRAPH_BASE", "https://graph.facebook.com/v21.0"), timeout=_timeout(e),
             human_agent=e.get("FACEBOOK_HUMAN_AGENT", "").strip().lower() in _TRUE,
+            handover_inbox=e.get("FACEBOOK_HANDOVER_INBOX", "").strip().lower() in _TRUE,
             app_secret=v["FACEBOOK_APP_SECRET"], verify_token=v["FACEBOOK_VERIFY_TOKEN"],
             page_access_token=v["FACEBOOK_PAGE_ACCESS_TOKEN"],
         )

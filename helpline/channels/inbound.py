@@ -12,11 +12,14 @@ from helpline.channels.keys import conversation_key
 
 KINDS: tuple[str, ...] = (
     "text", "postback", "sticker", "image", "file", "location", "audio", "video", "seen", "unknown", "protected",
+    "handover", "referral",
 )
 # Kinds the bot cannot read but must answer politely (never crash, never silence).
 MEDIA_KINDS: frozenset[str] = frozenset({"sticker", "image", "file", "audio", "video"})
 # "protected": the platform hid what a person of a protected group (a child, a person with a disability or
 # who cannot read) wrote (Zalo Bot Platform ``message.unsupported.received``); they get their own reply.
+# "handover": Messenger's thread control moved (``extra["action"]``: "take", another app took it, or "pass",
+# it came back); "referral": a person opened the chat from a link or an ad (Messenger ``referral``).
 # Kinds that need no answer at all.
 SILENT_KINDS: frozenset[str] = frozenset({"seen", "unknown"})
 

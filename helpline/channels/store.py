@@ -36,6 +36,7 @@ SCHEMA: tuple[str, ...] = (
         status TEXT NOT NULL CHECK (status IN ('received', 'done')), body TEXT, replays INTEGER NOT NULL DEFAULT 0,
         received_at {ts} NOT NULL, done_at {ts}, PRIMARY KEY (channel, message_id))""",
     "CREATE INDEX IF NOT EXISTS channel_inbound_status ON channel_inbound (status, received_at)",
+    "CREATE INDEX IF NOT EXISTS channel_inbound_sender ON channel_inbound (channel, sender_id, received_at)",
     """CREATE TABLE IF NOT EXISTS channel_tokens (
         channel TEXT PRIMARY KEY, access_token TEXT NOT NULL, refresh_token TEXT NOT NULL, expires_at {ts},
         seed_hash TEXT NOT NULL, refreshing_until {ts}, updated_at {ts} NOT NULL)""",
@@ -124,6 +125,13 @@ class ChannelStore:
                 q.run("UPDATE channel_inbound SET replays = replays + 1, received_at = ? "
                       "WHERE channel = ? AND message_id = ?", (self._ts(), channel, message_id))
         return [Inbound.from_json(r[2]) for r in rows]
+
+    def last_inbound_at(self, channel: str, sender_id: str) -> dt.datetime | None:
+        """When this person's latest message arrived (platform id, not the key), or None if none is kept."""
+        with self._db.transaction("find a person's last message", write=False) as q:
+            row = q.one("SELECT MAX(received_at) FROM channel_inbound WHERE channel = ? AND sender_id = ?",
+                        (channel, sender_id))
+        return from_db_ts(row[0]) if row and row[0] is not None else None
 
     def purge_inbound(self, older_than: dt.timedelta) -> int:
         """Drop dedupe rows of answered messages past every platform's redelivery window."""

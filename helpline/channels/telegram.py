@@ -18,7 +18,7 @@ from typing import Any
 
 from helpline.channels.config import TelegramConfig
 from helpline.channels.http import redact_secrets, with_retries
-from helpline.channels.inbound import Inbound, Location
+from helpline.channels.inbound import MEDIA_KINDS, Inbound, Location
 from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore
@@ -73,6 +73,10 @@ def parse_update(update: Mapping[str, Any]) -> Inbound:
     if chat.get("type") != "private" or not sender:
         return Inbound(CHANNEL, sender or "?", message_id, "unknown", event="group")
     kind, location = _message_kind(message)
+    caption = message.get("caption")  # Bot API: on animation, audio, document, photo, video and voice
+    if kind in MEDIA_KINDS and isinstance(caption, str) and caption.strip():
+        # Someone may describe their situation under a photo: the caption is their message (normal turn).
+        return Inbound(CHANNEL, sender, message_id, "text", text=caption, event="message", media=kind)
     return Inbound(CHANNEL, sender, message_id, kind, text=str(message.get("text") or ""), location=location,
                    event="message")
 

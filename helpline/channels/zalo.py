@@ -7,6 +7,7 @@ Zalo retries a webhook that is not answered 200 within about 2 s.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from helpline.channels.inbound import Inbound, Location
 from helpline.channels.keys import edge_id
 from helpline.channels.messages import Progress, reply_from_message
 from helpline.channels.store import ChannelStore, remember_choices
+from helpline.channels.windows import reply_window
 from helpline.channels.zalo_format import ZaloPart, zalo_parts
 from helpline.errors import SendFailed
 
@@ -100,6 +102,20 @@ def verify(config: ZaloConfig, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(given.lower().encode(), expected.encode())
 
 
+def registration_probe(body: bytes) -> bool:
+    """Zalo's check when a webhook URL is saved: an unsigned POST of ``{}`` that must get 200 (issue 15).
+
+    Exactly an empty JSON object; it is answered and nothing is processed. Any other unsigned
+    request is still refused.
+    """
+    if len(body) > 64:
+        return False
+    try:
+        return json.loads(body) == {}
+    except ValueError:
+        return False
+
+
 def _attachment(message: Mapping[str, Any]) -> dict[str, Any]:
     items = message.get("attachments")
     if isinstance(items, list) and items and isinstance(items[0], dict):
@@ -114,7 +130,9 @@ def parse(body: bytes) -> list[Inbound]:
         raise ValueError("not a Zalo event")
     event = data["event_name"]
     kind = _KINDS.get(event, "unknown")
-    sender = str((data.get("sender") or {}).get("id") or "")
+    # Seen and received receipts come from the OA's side: the OA is the sender, the user the recipient.
+    person = "recipient" if kind == "seen" else "sender"
+    sender = str((data.get(person) or {}).get("id") or "")
     message = data.get("message") if isinstance(data.get("message"), dict) else {}
     msg_id = str(message.get("msg_id") or f"{event}:{sender}:{data.get('timestamp', '')}")
     if kind in ("seen", "unknown") or not sender:
@@ -188,7 +206,13 @@ class ZaloSender:
         await self._client.aclose()
 
     async def send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
-        bodies, choices = request_bodies(edge_id(CHANNEL, recipient_id), message)
+        user = edge_id(CHANNEL, recipient_id)
+        last = await asyncio.to_thread(self._store.last_inbound_at, CHANNEL, user)
+        window = reply_window(CHANNEL, last)
+        refusal = window.send_refusal(self._now()) if window is not None else None
+        if refusal is not None:  # Zalo would refuse it too (-230): say why at once, without a call
+            raise SendFailed(refusal, permanent=True)
+        bodies, choices = request_bodies(user, message)
         await self._progress.deliver(Progress.key(recipient_id, message), bodies,
                                      lambda body: with_retries(lambda: self._post(body)))
         if choices:

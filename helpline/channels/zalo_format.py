@@ -1,9 +1,11 @@
 """One Zalo text and button mapping, shared by the Official Account API and the Bot Platform.
 
-Both take text up to 2000 characters. The OA API shows up to 5 native buttons
-(``oa.query.hide``: a tap sends the payload back as the user's text, hidden);
-the Bot Platform has no buttons, so options become a numbered list and the
-user answers with the number (remembered per person, see ``ChannelStore``).
+Both take text up to 2000 characters. Options always become a numbered list in the
+text, and the user may answer with the number (remembered per person, see
+``ChannelStore``). The OA API also gets up to 5 native buttons (``oa.query.hide``: a
+tap sends the payload back as the user's text, hidden); they are not confirmed on
+``/v3.0/oa/message/cs`` (the official PHP SDK marks text with buttons unsupported in
+v3), so the numbered list is what every person can rely on. The Bot Platform has no buttons.
 """
 
 from __future__ import annotations
@@ -41,16 +43,11 @@ def zalo_parts(reply: Reply, native_buttons: bool) -> list[ZaloPart]:
         native_buttons and len(buttons) <= ZALO_MAX_BUTTONS
         and all(len(b.payload) <= ZALO_PAYLOAD_LIMIT for b in buttons)
     )
-    if not buttons or fits:
+    if not buttons:
         parts = split_reply(Reply(text=text), ZALO_TEXT_LIMIT) if text.strip() else []
-        out = [ZaloPart(p.text) for p in parts]
-        if buttons:
-            native = tuple(Button(truncate(b.title, ZALO_BUTTON_TITLE_LIMIT), b.payload) for b in buttons)
-            if out:
-                out[-1] = ZaloPart(out[-1].text, native)
-            else:  # Zalo needs some text above buttons
-                out.append(ZaloPart("…", native))
-        return out
+        return [ZaloPart(p.text) for p in parts]
     chunks = split_message(numbered_text(text, buttons), ZALO_TEXT_LIMIT)
     payloads = tuple(b.payload for b in buttons)
-    return [ZaloPart(c, choices=payloads if i == len(chunks) - 1 else ()) for i, c in enumerate(chunks)]
+    native = tuple(Button(truncate(b.title, ZALO_BUTTON_TITLE_LIMIT), b.payload) for b in buttons) if fits else ()
+    last = len(chunks) - 1
+    return [ZaloPart(c, native if i == last else (), payloads if i == last else ()) for i, c in enumerate(chunks)]

@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from helpline import replies
+from helpline.channels.windows import reply_window
 from helpline.console.auth import staff_only
 from helpline.console.chart import day_chart
 from helpline.console.web import FLASH, LABEL_TEXT, VN_TZ, ConsoleContext, render, vn_time
@@ -123,7 +124,13 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         label = await asyncio.to_thread(ctx.store.ticket_label, ticket.id)
         reports = await asyncio.to_thread(ctx.store.reports_for_ticket, ticket.id) if ticket.is_report else []
         held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
-        return {"ticket": ticket, "state": state, "notes": notes, "now": utc_now(), "label": label,
+        now = utc_now()
+        last_user = max((m.created_at for m in ticket.messages if m.author == "user"), default=None)
+        window = reply_window(ticket.channel, last_user) if ticket.is_open else None
+        return {"ticket": ticket, "state": state, "notes": notes, "now": now, "label": label,
+                # Zalo's free/paid reply window, shown above the reply box (helpline.channels.windows).
+                "window_notice": window.staff_notice(now) if window else None,
+                "window_state": window.state(now) if window else None,
                 "labels": LABEL_CHOICES, "label_required": ticket.priority in EMERGENCY_PRIORITIES,
                 "can_flag_missed": ticket.priority not in EMERGENCY_PRIORITIES,
                 "staff_list": [u for u in staff if u.username != state.assigned_to],

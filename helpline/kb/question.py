@@ -51,6 +51,30 @@ _PART_JOINERS = re.compile(
     r"\?\s+|;\s*|,?\s+(?:còn|con|và|va|với lại|voi lai|ngoài ra|ngoai ra|đồng thời|dong thoi|thêm nữa|them nua|"
     r"bên cạnh đó|ben canh do)\s+|,\s+(?=(?:nếu|neu|thì|thi|vậy|vay|liệu|lieu)\s)", re.IGNORECASE)
 
+# What kind of answer the asked part wants, by folded cue phrases, and the topics that give it.
+ASKED_KINDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "penalty": (("bi phat", "phat tu", "bao nhieu nam", "may nam tu", "toi gi", "pham toi", "xu ly the nao",
+                 "xu ly nhu the nao", "xu ly ra sao", "bi xu ly", "trach nhiem hinh su", "khung hinh phat",
+                 "muc phat", "truy cuu", "an tu", "bi tu", "toi danh", "co toi", "bi phat", "muc an",
+                 "hinh phat", "xu phat", "bi bat toi", "di tu", "ngoi tu"),
+                frozenset({"hinh-phat", "hanh-vi-cam"})),
+    "support": (("duoc ho tro", "ho tro gi", "ho tro nhung gi", "duoc huong", "che do", "tro cap",
+                 "duoc giup gi", "quyen loi", "duoc nhung quyen", "quyen gi", "ho tro the nao",
+                 "ho tro nhu the nao", "duoc boi thuong", "ho tro ra sao"),
+                frozenset({"ho-tro", "quyen-nan-nhan"})),
+    "report": (("bao o dau", "bao cho ai", "to giac o dau", "trinh bao", "goi so nao", "lien he ai",
+                "lien he o dau", "bao ai", "goi ai", "bao tin o dau", "bao cong an", "nho ai", "tim den dau",
+                "den dau", "lam sao de bao", "bao the nao"),
+               frozenset({"bao-tin", "tiep-nhan"})),
+}
+
+
+def asked_kinds(text: str) -> frozenset[str]:
+    """The kinds of answer (ASKED_KINDS) the folded text asks for."""
+    folded = f" {fold(text)} "
+    return frozenset(kind for kind, (cues, _) in ASKED_KINDS.items() if any(f" {c} " in folded for c in cues))
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the story says that an answer may depend on."""

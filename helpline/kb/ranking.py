@@ -40,6 +40,8 @@ FEATURES: tuple[str, ...] = (
     "rank_lexical",
     "rank_classifier",
     "rank_asked",  # by the lexical and classifier signals of the asked part
+    "kind_match",  # the asked part wants a penalty / support / where-to-report answer and the entry gives it
+    "kind_mismatch",  # ... and the entry does not
 )
 
 

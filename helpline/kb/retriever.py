@@ -30,7 +30,7 @@ import numpy as np
 from helpline.kb.entries import Entry
 from helpline.kb.index import LoadedIndex, current_index_path, load_index, search_dense
 from helpline.kb.lexical import LexicalIndex, features
-from helpline.kb.question import Question, facts_of, understand
+from helpline.kb.question import ASKED_KINDS, Question, asked_kinds, facts_of, understand
 from helpline.kb.ranking import FEATURES, Outcome, RankingModel, load_default
 from helpline.text import clean, fold, has_diacritics
 
@@ -120,6 +120,9 @@ class _Snapshot:
         # Điều 151 is the under-16 offence, Điều 150 the offence against a person of 16 or more.
         self.cites_151 = self.articles.get(151, np.zeros(len(entries)))
         self.cites_150_only = self.articles.get(150, np.zeros(len(entries))) * (1 - self.cites_151)
+        self.gives: dict[str, np.ndarray] = {
+            kind: np.asarray([e.topic in topics for e in entries], dtype=np.float64)
+            for kind, (_, topics) in ASKED_KINDS.items()}
 
 
 class FaqRetriever:
@@ -211,6 +214,11 @@ class FaqRetriever:
             if art in snap.articles:
                 named = np.maximum(named, snap.articles[art])
         accented = 1.0 if has_diacritics(question.body) else 0.0
+        kinds = asked_kinds(main)
+        gives = np.zeros(n)
+        for kind in kinds:
+            gives = np.maximum(gives, snap.gives[kind])
+        kind_known = 1.0 if kinds else 0.0
         columns = {
             "dense": whole.dense, "lexical": whole.lexical, "answer": whole.answer, "classifier": whole.classifier,
             "asked_dense": asked.dense, "asked_lexical": asked.lexical, "asked_answer": asked.answer,
@@ -219,6 +227,7 @@ class FaqRetriever:
             "old_rules_asked": snap.old_rules * (1.0 if asks_old_law else 0.0),
             "age_mismatch": age, "article_named": named,
             "long_message": np.full(n, 1.0 if question.is_long else 0.0),
+            "kind_match": gives * kind_known, "kind_mismatch": (1 - gives) * kind_known,
         }
         # How each signal ranks the entry among all of them (robust to each signal's own scale).
         for name, values in (("dense", whole.dense), ("lexical", whole.lexical + whole.answer),

@@ -210,12 +210,13 @@ def single_stack(args: argparse.Namespace, workload: Workload, tmp: Path) -> dic
 
 def scaled_stack(args: argparse.Namespace, workload: Workload, tmp: Path, replicas: int) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
-    ports = free_ports(3 + 2 * replicas)
+    ports = free_ports(4 + 2 * replicas)
     env = base_env(None)
     env.update(HELPLINE_PG_DB=f"helpline_bench_{tag}", HELPLINE_TRACKER_DB=f"helpline_bench_{tag}_tracker",
                HELPLINE_REDIS_DB="4", HELPLINE_REDIS_PREFIX=f"bench{tag}")
     layout = ScaledPorts(rasa=ports[0], actions=ports[1], handoff=ports[2],
-                         rasa_replicas=tuple(ports[3:3 + replicas]), actions_replicas=tuple(ports[3 + replicas:]))
+                         rasa_replicas=tuple(ports[3:3 + replicas]),
+                         actions_replicas=tuple(ports[3 + replicas:3 + 2 * replicas]), rasa_api=ports[-1])
     stack = ScaledStack(tmp / f"scaled{replicas}", layout, log_dir=tmp / f"logs{replicas}", env=env)
     (tmp / f"logs{replicas}").mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{layout.rasa}"

@@ -41,7 +41,7 @@ def readdress(channel: str, data: dict[str, Any], sender: str | None = None, mid
             message["text"] = text
     elif channel == "facebook":
         for entry in data["entry"]:
-            for event in entry["messaging"]:
+            for event in [*entry.get("messaging", []), *entry.get("standby", [])]:
                 if sender:
                     event["sender"]["id"] = sender
                 for key in ("message", "postback"):

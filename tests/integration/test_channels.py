@@ -195,3 +195,34 @@ def test_zalobot_protected_user_gets_the_simple_reply(stack: Stack, platforms: d
     assert fake.wait_texts(sender) == [replies.PROTECTED_USER_REPLY]
     audit = HandoffStore.from_url(db_url(stack)).audit_entries()
     assert any(e.action == "protected_user channel=zalobot" for e in audit)
+
+
+def test_telegram_caption_emergency_reaches_the_real_bot_and_the_ticket_notes_the_photo(
+        stack: Stack, platforms: dict[str, FakePlatform]) -> None:
+    fake: Any = platforms["telegram"]
+    sender, mid = fresh("telegram")
+    event = readdress("telegram", load("telegram", "photo_caption"), sender, mid)
+    event["message"]["caption"] = "cuu toi voi, toi bi nhot o campuchia, ho lay mat ho chieu"
+    assert webhook(stack, "telegram", *signed("telegram", event)).status_code == 200
+    fake.wait_for(lambda: any("113" in t for t in fake.texts_to(sender)), timeout=60)
+    store = HandoffStore.from_url(db_url(stack))
+    ticket = fake.wait_for(lambda: (t := store.open_ticket_for("telegram", f"telegram:{sender}"))
+                           and any(m.text.startswith("[ảnh] cuu toi voi") for m in t.messages) and t, timeout=30)
+    assert ticket.channel == "telegram"
+
+
+def test_messenger_standby_text_reaches_the_ticket_and_the_bot_stays_quiet(
+        stack: Stack, platforms: dict[str, FakePlatform]) -> None:
+    fake: Any = platforms["facebook"]
+    sender, mid = fresh("facebook")
+    key = f"facebook:{sender}"
+    store = HandoffStore.from_url(db_url(stack))
+    ticket = store.open_ticket("facebook", key, "urgent", ("lexicon:x",), [("user", "giúp em")])
+    take = readdress("facebook", load("facebook", "take_thread_control"), sender)
+    assert webhook(stack, "facebook", *signed("facebook", take)).status_code == 200
+    standby = readdress("facebook", load("facebook", "standby_text"), sender, mid)
+    assert webhook(stack, "facebook", *signed("facebook", standby)).status_code == 200
+    fake.wait_for(lambda: any(m.text == "Chị ơi em vẫn chưa về được"
+                              for m in (store.get(ticket.id) or ticket).messages), timeout=30)
+    time.sleep(2)
+    assert fake.texts_to(sender) == [], "the Page inbox has the thread: the bot says nothing"

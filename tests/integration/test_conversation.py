@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 
 from helpline import replies
 from helpline.text import mask_id
@@ -143,3 +145,37 @@ def test_a_family_reporting_a_missing_child_gets_the_steps_at_once_and_staff_see
     lines = [m["text"] for m in detail.json()["messages"]]
     assert lines.index(replies.EMERGENCY_REPLY) > 0 and steps.splitlines()[1] in "\n".join(lines), \
         "staff see what the person was told"
+
+
+def _numbered_pick(say: Any, sender_a: str, sender_b: str, typed: str) -> None:
+    """A typed number gives what tapping that button gives (real Rasa, real retrieval)."""
+    vague = "cho em hoi cai nay voi"
+    first = say(sender_a, vague)
+    buttons = [b for m in first for b in m.get("buttons") or []]
+    assert len(buttons) >= 2, "an unsure reply must offer likely questions"
+    assert [b["payload"] for m in say(sender_b, vague) for b in m.get("buttons") or []] == [
+        b["payload"] for b in buttons]
+    by_number = "\n".join(m.get("text", "") for m in say(sender_a, typed))
+    by_tap = "\n".join(m.get("text", "") for m in say(sender_b, buttons[1]["payload"]))
+    assert by_number == by_tap and "Căn cứ:" in by_number
+
+
+@pytest.mark.parametrize("typed", ["2", "số 2", "cau 2"])
+def test_a_typed_number_picks_the_option_on_rest(bot: Bot, typed: str) -> None:
+    _numbered_pick(bot.say, new_sender(), new_sender(), typed)
+
+
+def test_a_typed_number_picks_the_option_on_web_chat(bot: Bot) -> None:
+    tokens: dict[str, str] = {}
+
+    def say(who: str, text: str) -> list[dict[str, Any]]:
+        if who not in tokens:
+            session = bot.http.post(f"{bot.rasa}/webhooks/web/session", json={})
+            assert session.status_code == 200, session.text[:200]
+            tokens[who] = session.json()["token"]
+        response = bot.http.post(f"{bot.rasa}/webhooks/web/webhook", json={"message": text},
+                                 headers={"Authorization": f"Bearer {tokens[who]}"})
+        assert response.status_code == 200, response.text[:200]
+        return list(response.json())
+
+    _numbered_pick(say, "a", "b", "câu 2")

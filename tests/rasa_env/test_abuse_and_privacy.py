@@ -59,30 +59,119 @@ def db_url() -> str:
     return Settings.from_env().handoff_db_url
 
 
-def test_webhook_requests_over_the_address_limit_get_429_and_nothing_is_kept(
+def test_signed_webhooks_are_never_limited_per_address(channel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform sends everyone's messages from a few addresses: over the per-address limit, signed ones pass."""
+    name, connector, fake = channel
+    monkeypatch.setenv("HELPLINE_RATE_LIMIT_WEBHOOK_IP", "2/60")
+    bot = ScriptedBot()
+    senders = [new_sender(name, 30 + n) for n in range(6)]
+
+    async def go() -> list[int]:
+        out = []
+        for n, sender in enumerate(senders):
+            body, headers = signed(name, text_event(name, sender, new_mid(name, 30 + n), f"hỏi {n}"))
+            status, _ = await connector.handle_post(body, headers, SimpleNamespace(ctx=SimpleNamespace(agent=None)),
+                                                    bot, client="203.0.113.5")
+            out.append(status)
+        await until(lambda: all(fake.texts_to(s) for s in senders))
+        return out
+
+    assert run(go()) == [200] * 6
+    assert sorted(bot.texts) == [f"hỏi {n}" for n in range(6)]
+    assert all(len(fake.texts_to(s)) == 1 for s in senders), "each answered once"
+
+
+def test_unverified_webhooks_over_the_address_limit_get_429_and_nothing_is_kept(
         channel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     name, connector, fake = channel
     monkeypatch.setenv("HELPLINE_RATE_LIMIT_WEBHOOK_IP", "2/60")
     bot = ScriptedBot()
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=None))
 
     async def go() -> list[tuple[int, dict[str, Any]]]:
         out = []
         for n in range(3):
-            body, headers = signed(name, text_event(name, new_sender(name, 30), new_mid(name, 30 + n), "hỏi"))
-            out.append(await connector.handle_post(body, headers, SimpleNamespace(ctx=SimpleNamespace(agent=None)),
-                                                   bot, client="203.0.113.5"))
+            body, headers = forged(name, text_event(name, new_sender(name, 30), new_mid(name, 30 + n), "hỏi"))
+            out.append(await connector.handle_post(body, headers, app, bot, client="203.0.113.5"))
+        # The same address with a valid signature still gets through; another address is unaffected.
         body, headers = signed(name, text_event(name, new_sender(name, 31), new_mid(name, 40), "hỏi"))
-        out.append(await connector.handle_post(body, headers, SimpleNamespace(ctx=SimpleNamespace(agent=None)),
-                                               bot, client="198.51.100.1"))
-        await until(lambda: len(bot.received) == 3)
+        out.append(await connector.handle_post(body, headers, app, bot, client="203.0.113.5"))
+        body, headers = forged(name, text_event(name, new_sender(name, 32), new_mid(name, 41), "hỏi"))
+        out.append(await connector.handle_post(body, headers, app, bot, client="198.51.100.1"))
+        await until(lambda: len(bot.received) == 1)
         return out
 
     results = run(go())
-    assert [status for status, _ in results] == [200, 200, 429, 200]
+    assert [status for status, _ in results] == [403, 403, 429, 200, 403]
     assert int(results[2][1]["retry_after"]) >= 1
     store = ChannelStore.from_url(db_url())
     refused = Inbound(name, new_sender(name, 30), new_mid(name, 32), "text", text="x")
-    assert store.claim_inbound(refused), "the refused message was not journaled: the platform's retry is fresh"
+    assert store.claim_inbound(refused), "the refused message was not journaled"
+
+
+def test_overload_acknowledges_and_queues_signed_webhooks(channel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the machine's cap on turns at once, signed messages get 200 at once and wait their turn."""
+    name, connector, fake = channel
+    monkeypatch.setenv("HELPLINE_CHANNEL_MAX_TURNS", "2")
+    bot = ScriptedBot()
+    bot.delay = 0.2
+    running = {"now": 0, "most": 0}
+    inner = bot.__call__
+
+    async def counting(message: Any) -> None:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            await inner(message)
+        finally:
+            running["now"] -= 1
+
+    senders = [new_sender(name, 80 + n) for n in range(12)]
+
+    async def go() -> list[int]:
+        statuses = []
+        for n, sender in enumerate(senders):
+            body, headers = signed(name, text_event(name, sender, new_mid(name, 80 + n), f"câu {n}"))
+            status, _ = await asyncio.wait_for(
+                connector.handle_post(body, headers, SimpleNamespace(ctx=SimpleNamespace(agent=None)), counting,
+                                      client="203.0.113.9"), timeout=1.0)
+            statuses.append(status)
+        await until(lambda: all(fake.texts_to(s) for s in senders), timeout=30)
+        return statuses
+
+    assert run(go()) == [200] * 12
+    assert running["most"] == 2, "never more turns at once than the cap"
+    assert all(len(fake.texts_to(s)) == 1 for s in senders), "every message answered, once"
+
+
+def test_past_the_backlog_messages_wait_in_the_journal_for_the_replay(channel: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    name, connector, fake = channel
+    monkeypatch.setenv("HELPLINE_CHANNEL_MAX_TURNS", "1")
+    monkeypatch.setenv("HELPLINE_CHANNEL_BACKLOG", "2")
+    bot = ScriptedBot()
+    bot.delay = 0.3
+    senders = [new_sender(name, 90 + n) for n in range(4)]
+    from connectors.runtime import ChannelRuntime
+
+    async def go() -> tuple[list[int], int]:
+        statuses = []
+        for n, sender in enumerate(senders):
+            body, headers = signed(name, text_event(name, sender, new_mid(name, 90 + n), f"câu {n}"))
+            status, _ = await connector.handle_post(body, headers, SimpleNamespace(ctx=SimpleNamespace(agent=None)),
+                                                    bot, client="203.0.113.9")
+            statuses.append(status)
+        runtime = ChannelRuntime.get()
+        deferred = runtime.deferred
+        await until(lambda: len(bot.received) == 2)
+        await until(lambda: not runtime.in_flight)
+        assert await runtime.replay_unfinished(dt.timedelta(0)) == 2
+        await until(lambda: all(fake.texts_to(s) for s in senders))
+        return statuses, deferred
+
+    statuses, deferred = run(go())
+    assert statuses == [200] * 4 and deferred == 2
+    assert all(len(fake.texts_to(s)) == 1 for s in senders)
 
 
 def test_a_flooding_sender_skips_the_bot_but_is_never_silenced(channel: Any,

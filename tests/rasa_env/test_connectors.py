@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from connectors import facebook as fbc
 from connectors.base import SignedWebhookInput
 from connectors.facebook import FacebookInput
 from connectors.runtime import ChannelRuntime
@@ -16,7 +18,9 @@ from connectors.telegram import TelegramInput
 from connectors.zalo import ZaloInput
 from connectors.zalobot import ZaloBotInput
 from helpline import replies
-from helpline.channels.store import CHOICES_MEMO
+from helpline.channels import facebook
+from helpline.channels.inbound import Inbound
+from helpline.channels.store import ChannelStore
 from helpline.handoff import HandoffStore
 from helpline.settings import Settings
 from tests.fakes.base import FakePlatform
@@ -398,23 +402,219 @@ def test_zalobot_voice_gets_a_polite_reply_and_a_note_on_the_open_ticket(zalobot
     assert any("tin nhắn thoại" in m.text and "redacted.aac" in m.text for m in saved.messages)
 
 
-@pytest.mark.parametrize("typed", ["số 1", "so 1", "câu 1", "cau 1", "lựa chọn 1"])
-def test_choice_words_pick_the_option_on_every_channel(channel: Any, typed: str) -> None:
+@pytest.mark.parametrize("typed", ["2", "số 2", "so 2", "câu 2", "cau 2", "lựa chọn 2", "3"])
+def test_choice_numbers_pick_the_option_on_every_channel(channel: Any, typed: str) -> None:
+    """Short button titles too (native buttons, quick replies, inline keyboards): a typed number picks."""
     name, connector, fake = channel
     bot = ScriptedBot()
-    bot.answer = lambda m: [{"text": "Chọn:", "buttons": [{"title": "A", "payload": "/ask_hotline"}]}]
+    options = [{"title": "A", "payload": "/ask_hotline"}, {"title": "B", "payload": "/ask_human"},
+               {"title": "C", "payload": "/affirm"}]
+    bot.answer = lambda m: [{"text": "Chọn:", "buttons": options}]
     sender = new_sender(name, 40)
-    key = f"{name}:{sender}"
 
     async def go() -> None:
         assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 40), "hỏi"))) == 200
         await until(lambda: fake.texts_to(sender))
-        runtime = ChannelRuntime.get()
-        if name != "zalobot":  # the others keep a list only when they number it (long titles): seed one
-            await asyncio.to_thread(runtime.store.remember, name, key, CHOICES_MEMO, ["/ask_hotline"])
         bot.answer = lambda m: [{"text": "Gọi 111."}]
         assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 41), typed))) == 200
         await until(lambda: len(bot.received) == 2)
+        # The list is used once: the same number again is plain text.
+        assert await post(connector, bot, *signed(name, text_event(name, sender, new_mid(name, 42), typed))) == 200
+        await until(lambda: len(bot.received) == 3)
 
     run(go())
-    assert bot.texts == ["hỏi", "/ask_hotline"]
+    picked = options[int(typed[-1]) - 1]["payload"]
+    assert bot.texts == ["hỏi", picked, typed]
+    if name == "zalo":  # options are always numbered in the Zalo OA text, besides the buttons
+        assert "1. A\n2. B\n3. C" in fake.texts_to(sender)[0]
+
+
+@pytest.mark.parametrize(("fixture", "tag"), [("photo_caption", "[ảnh]"), ("document_caption", "[tệp]")])
+def test_telegram_caption_is_the_message_and_the_ticket_notes_the_media(data_env: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                         fixture: str, tag: str) -> None:
+    with FakeTelegram() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = TelegramInput.from_credentials(None)
+        store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+        sender = new_sender("telegram", 35 if fixture == "photo_caption" else 36)
+        ticket = store.open_ticket("telegram", f"telegram:{sender}", "urgent", ("lexicon:x",), [("user", "giúp")])
+        bot = ScriptedBot()
+        event = readdress("telegram", load("telegram", fixture), sender, new_mid("telegram", int(sender) % 1000))
+        caption = event["message"]["caption"]
+
+        async def go() -> None:
+            assert await post(connector, bot, *signed("telegram", event)) == 200
+            await until(lambda: fake.texts_to(sender))
+
+        run(go())
+        assert bot.texts == [caption] and bot.received[0].metadata["media"] in ("image", "file")
+        assert fake.texts_to(sender) == [f"Bạn hỏi: {caption}. Gọi 111."]
+        saved = store.get(ticket.id)
+        assert saved is not None and any(m.text == f"{tag} {caption}" for m in saved.messages)
+
+
+@pytest.fixture
+def facebook_channel(data_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FacebookInput, FakeFacebook]]:
+    with FakeFacebook() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("FACEBOOK_HANDOVER_INBOX", "1")
+        yield FacebookInput.from_credentials(None), fake
+
+
+def paused_agent(*keys: str) -> Any:
+    """Rasa's own in-memory tracker store, with these conversations paused (as action_emergency leaves them)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ConversationPaused
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    store = InMemoryTrackerStore(Domain.empty())
+    for key in keys:
+        tracker = DialogueStateTracker(key, [])
+        tracker.update(ConversationPaused())
+        asyncio.run(store.save(tracker))
+    return SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(tracker_store=store)))
+
+
+def fb_event(name: str, sender: str, n: int) -> dict[str, Any]:
+    data = readdress("facebook", load("facebook", name), sender)
+    for entry in data["entry"]:
+        for event in [*entry.get("messaging", []), *entry.get("standby", [])]:
+            event["timestamp"] = 1751328100000 + n
+            if isinstance(event.get("message"), dict):
+                event["message"]["mid"] = new_mid("facebook", n)
+    return data
+
+
+def test_facebook_handover_the_bot_stays_quiet_while_the_inbox_owns_the_thread(facebook_channel: Any) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 60)
+    key = f"facebook:{sender}"
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    ticket = store.open_ticket("facebook", key, "urgent", ("lexicon:x",), [("user", "giúp em")])
+    bot = ScriptedBot()
+
+    async def go() -> None:
+        # The Page inbox takes the thread: nothing is sent; the person's standby texts reach the ticket.
+        assert await post(connector, bot, *signed("facebook", fb_event("take_thread_control", sender, 1))) == 200
+        assert await post(connector, bot, *signed("facebook", fb_event("standby_text", sender, 2))) == 200
+        await until(lambda: len((store.get(ticket.id) or ticket).messages) >= 3)
+        runtime = ChannelRuntime.get()
+        assert await facebook.thread_elsewhere(runtime.store, key)
+        # The thread comes back: the bot answers again.
+        assert await post(connector, bot, *signed("facebook", fb_event("pass_thread_control", sender, 3))) == 200
+        await until(lambda: len((store.get(ticket.id) or ticket).messages) >= 4)
+        assert not await facebook.thread_elsewhere(runtime.store, key)
+        assert await post(connector, bot, *signed("facebook", text_event("facebook", sender, new_mid("facebook", 4),
+                                                                         "còn đó không"))) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    assert bot.texts == ["còn đó không"], "standby and handover events never reach the bot"
+    assert fake.texts_to(sender) == ["Bạn hỏi: còn đó không. Gọi 111."]
+    lines = [m.text for m in (store.get(ticket.id) or ticket).messages]
+    assert "Chị ơi em vẫn chưa về được" in lines
+    assert lines.index(fbc.TAKEN_NOTE) < lines.index("Chị ơi em vẫn chưa về được") < lines.index(fbc.PASSED_BACK_NOTE)
+
+
+def test_facebook_a_handed_over_person_is_passed_to_the_page_inbox(facebook_channel: Any) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 61)
+    key = f"facebook:{sender}"
+    store = HandoffStore.from_url(Settings.from_env().handoff_db_url)
+    ticket = store.open_ticket("facebook", key, "immediate", ("intent:emergency",), [("user", "cứu")])
+    bot = ScriptedBot()
+    bot.answer = lambda m: []  # paused: Rasa says nothing
+    app = paused_agent(key)
+
+    async def go() -> None:
+        body, headers = signed("facebook", text_event("facebook", sender, new_mid("facebook", 61), "em sợ quá"))
+        status, _ = await connector.handle_post(body, headers, app, bot)
+        assert status == 200
+        await until(lambda: fake.controls and fake.texts_to(sender))
+        await asyncio.sleep(0.3)
+
+    run(go())
+    assert fake.controls == [("pass_thread_control", sender)]
+    assert fake.thread_owner[sender] == facebook.PAGE_INBOX_APP_ID
+    assert fake.texts_to(sender) == [replies.WAITING_FOR_STAFF]
+    lines = [m.text for m in (store.get(ticket.id) or ticket).messages]
+    assert "em sợ quá" in lines and fbc.HANDED_NOTE in lines
+
+
+@pytest.mark.parametrize("fixture", ["fallback_link", "referral"])
+def test_facebook_a_shared_link_and_a_referral_are_answered(facebook_channel: Any, fixture: str) -> None:
+    connector, fake = facebook_channel
+    sender = new_sender("facebook", 62 if fixture == "referral" else 63)
+    bot = ScriptedBot()
+
+    async def go() -> None:
+        assert await post(connector, bot, *signed("facebook", fb_event(fixture, sender, 62))) == 200
+        await until(lambda: fake.texts_to(sender))
+
+    run(go())
+    [reply] = fake.texts_to(sender)
+    if fixture == "referral":
+        assert reply == replies.REFERRAL_WELCOME and "111" in reply and "113" in reply and not bot.received
+    else:
+        assert bot.texts == ["Tuyển lao động đi Campuchia lương 2000 USD https://example.com/tuyen-dung"]
+        assert bot.received[0].metadata["media"] == "link"
+
+
+def test_zalo_registration_probe_gets_200_and_nothing_else_unsigned_does(data_env: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeZalo() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = ZaloInput.from_credentials(None)
+        bot = ScriptedBot()
+        event = text_event("zalo", new_sender("zalo", 70), new_mid("zalo", 70), "xin chào")
+        body, _ = signed("zalo", event)
+
+        async def go() -> list[tuple[int, dict[str, Any]]]:
+            out = [await connector.handle_post(b"{}", {"Content-Type": "application/json"}, APP, bot)]
+            out.append(await connector.handle_post(b'{"event_name": "x"}', {}, APP, bot))
+            out.append(await connector.handle_post(body, {}, APP, bot))  # a real event without its signature
+            out.append(await connector.handle_post(b"[]", {}, APP, bot))
+            await asyncio.sleep(0.3)
+            return out
+
+        results = run(go())
+    assert results[0] == (200, {"ok": True, "accepted": 0})
+    assert [status for status, _ in results[1:]] == [401, 401, 401]
+    assert not bot.received and not fake.delivered, "the probe is answered, never processed"
+    assert ChannelStore.from_url(Settings.from_env().handoff_db_url).claim_inbound(
+        Inbound("zalo", new_sender("zalo", 70), new_mid("zalo", 70), "text", text="x")), "nothing was journaled"
+
+
+def test_zalo_a_person_waiting_for_staff_is_told_once_to_write_again(data_env: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeZalo() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        connector = ZaloInput.from_credentials(None)
+        sender = new_sender("zalo", 75)
+        key = f"zalo:{sender}"
+        HandoffStore.from_url(Settings.from_env().handoff_db_url).open_ticket(
+            "zalo", key, "immediate", ("intent:emergency",), [("user", "cứu")])
+        bot = ScriptedBot()
+        bot.answer = lambda m: []  # paused: Rasa says nothing
+        app = paused_agent(key)
+        free = ScriptedBot()  # a conversation nobody paused gets no reminder
+
+        async def go() -> None:
+            for n in range(2):
+                body, headers = signed("zalo", text_event("zalo", sender, new_mid("zalo", 75 + n), f"còn đó không {n}"))
+                assert (await connector.handle_post(body, headers, app, bot))[0] == 200
+                await until(lambda n=n: len(fake.texts_to(sender)) >= 2 + n)
+            other = new_sender("zalo", 77)
+            body, headers = signed("zalo", text_event("zalo", other, new_mid("zalo", 77), "xin chào"))
+            assert (await connector.handle_post(body, headers, app, free))[0] == 200
+            await until(lambda: fake.texts_to(other))
+            await asyncio.sleep(0.3)
+
+        run(go())
+    assert fake.texts_to(sender) == [replies.WAITING_FOR_STAFF, replies.ZALO_WRITE_AGAIN, replies.WAITING_FOR_STAFF]
+    assert replies.ZALO_WRITE_AGAIN not in fake.texts_to(new_sender("zalo", 77))

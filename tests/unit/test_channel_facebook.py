@@ -58,7 +58,9 @@ def test_signature_sha256_over_the_raw_body() -> None:
 @pytest.mark.parametrize(("name", "kinds"), [
     ("text", ["text"]), ("sticker", ["sticker"]), ("image", ["image"]), ("location", ["location"]),
     ("quick_reply", ["postback"]), ("postback", ["postback"]), ("read", ["seen"]), ("echo", ["unknown"]),
-    ("batched_duplicate", ["text", "text"]), ("reaction", ["unknown"]),
+    ("batched_duplicate", ["text", "text"]), ("reaction", ["unknown"]), ("standby_text", ["text"]),
+    ("take_thread_control", ["handover"]), ("pass_thread_control", ["handover"]), ("fallback_link", ["text"]),
+    ("referral", ["referral"]),
 ])
 def test_documented_events_parse(name: str, kinds: list[str]) -> None:
     events = facebook.parse(json.dumps(load("facebook", name)).encode())
@@ -146,3 +148,68 @@ def test_rate_limit_codes_are_transient() -> None:
     assert not failed.permanent and failed.retry_after == 60.0
     gone = facebook.error_for(httpx.Response(400, json={"error": {"code": 551, "message": "unavailable"}}))
     assert gone.permanent
+
+
+def test_standby_handover_link_and_referral_details() -> None:
+    [standby] = facebook.parse(json.dumps(load("facebook", "standby_text")).encode())
+    assert standby.extra["standby"] is True and standby.text == "Chị ơi em vẫn chưa về được"
+    [take] = facebook.parse(json.dumps(load("facebook", "take_thread_control")).encode())
+    assert take.extra["action"] == "take" and take.extra["owner"] == facebook.PAGE_INBOX_APP_ID
+    assert take.sender_id == "6789012345678901" and take.needs_reply
+    [back] = facebook.parse(json.dumps(load("facebook", "pass_thread_control")).encode())
+    assert back.extra["action"] == "pass"
+    [link] = facebook.parse(json.dumps(load("facebook", "fallback_link")).encode())
+    assert link.media == "link" and link.url == "https://example.com/tuyen-dung"
+    assert link.text == "Tuyển lao động đi Campuchia lương 2000 USD https://example.com/tuyen-dung"
+    [ref] = facebook.parse(json.dumps(load("facebook", "referral")).encode())
+    assert ref.kind == "referral" and ref.extra["source"] == "SHORTLINK"
+    # A seen receipt in standby stays silent; an echo of the inbox's own reply is never answered.
+    data = load("facebook", "standby_text")
+    data["entry"][0]["standby"][0] = {**data["entry"][0]["standby"][0], "read": {"watermark": 1}}
+    assert [e.kind for e in facebook.parse(json.dumps(data).encode())] == ["seen"]
+    data["entry"][0]["standby"][0] = {"sender": {"id": "105123456789012"}, "recipient": {"id": "6789012345678901"},
+                                      "timestamp": 1, "message": {"mid": "m_echo", "is_echo": True, "text": "Chào"}}
+    assert not facebook.parse(json.dumps(data).encode())[0].needs_reply
+
+
+@pytest.mark.parametrize("subcode", [2018278, 2534022])
+def test_both_window_subcodes_fail_permanently(fake: FakeFacebook, store: ChannelStore, subcode: int) -> None:
+    fake.closed_window.add("psid4")
+    fake.window_subcode = subcode
+    with pytest.raises(SendFailed) as caught:
+        asyncio.run(sender_for(fake, store, FACEBOOK_HUMAN_AGENT="0").send("facebook:psid4", {"text": "x"}))
+    assert caught.value.permanent and "24 h" in str(caught.value) and str(subcode) in str(caught.value)
+
+
+def test_pass_and_take_thread_control(fake: FakeFacebook, store: ChannelStore) -> None:
+    sender = sender_for(fake, store)
+
+    async def go() -> tuple[bool, bool]:
+        await sender.pass_thread("facebook:psid5", "handed to staff")
+        elsewhere = await facebook.thread_elsewhere(store, "facebook:psid5")
+        await sender.take_thread("facebook:psid5", "back")
+        return elsewhere, await facebook.thread_elsewhere(store, "facebook:psid5")
+
+    assert asyncio.run(go()) == (True, False)
+    assert fake.controls == [("pass_thread_control", "psid5"), ("take_thread_control", "psid5")]
+    passed = next(r for r in fake.requests if r.path.endswith("/pass_thread_control"))
+    assert passed.body["target_app_id"] == facebook.PAGE_INBOX_APP_ID and passed.body["recipient"] == {"id": "psid5"}
+    assert "psid5" not in fake.thread_owner
+
+
+def test_a_staff_reply_to_a_thread_the_inbox_owns_takes_it_back_first(fake: FakeFacebook,
+                                                                      store: ChannelStore) -> None:
+    sender = sender_for(fake, store)
+    item = type("Item", (), {"recipient_id": "facebook:psid6", "message": {"text": "Nhân viên đây"}, "kind": "staff"})
+
+    async def go() -> None:
+        await facebook.remember_thread(store, "facebook:psid6", facebook.PAGE_INBOX_APP_ID)
+        await sender.send_item(item)
+        item.kind = "bot"
+        await sender.send_item(item)  # the thread is the bot's now: no second take
+
+    asyncio.run(go())
+    assert fake.controls == [("take_thread_control", "psid6")]
+    assert [d.text for d in fake.to("psid6")] == ["Nhân viên đây", "Nhân viên đây"]
+    order = [r.path.rsplit("/", 1)[1] for r in fake.requests if r.body and "psid6" in json.dumps(r.body)]
+    assert order[:2] == ["take_thread_control", "messages"]

@@ -66,3 +66,22 @@ def test_long_text_split_at_4096_keyboard_last() -> None:
     calls = telegram.requests_for("42", {"text": text, "buttons": [{"title": "Có", "payload": "/affirm"}]})
     assert len(calls) >= 2 and all(len(p["text"]) <= 4096 for _, p in calls)
     assert "reply_markup" in calls[-1][1] and all("reply_markup" not in p for _, p in calls[:-1])
+
+
+@pytest.mark.parametrize(("name", "media"), [("photo_caption", "image"), ("document_caption", "file")])
+def test_a_caption_on_a_photo_or_document_is_the_message_text(name: str, media: str) -> None:
+    data = load("telegram", name)
+    [event] = telegram.parse(json.dumps(data).encode())
+    assert event.kind == "text" and event.media == media
+    assert event.user_text == data["message"]["caption"]
+    # Without the caption the same media is answered as media, not as an empty text.
+    del data["message"]["caption"]
+    [bare] = telegram.parse(json.dumps(data).encode())
+    assert bare.kind == media and bare.media is None
+
+
+def test_a_blank_caption_is_not_a_message() -> None:
+    data = load("telegram", "photo_caption")
+    data["message"]["caption"] = "   "
+    [event] = telegram.parse(json.dumps(data).encode())
+    assert event.kind == "image"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpline import replies
 from helpline.channels import zalo
 from helpline.channels.config import ZaloConfig
 from helpline.channels.store import ChannelStore
@@ -61,6 +62,7 @@ def test_signature_is_checked_over_the_raw_body(fake: FakeZalo) -> None:
 @pytest.mark.parametrize(("name", "kind"), [
     ("user_send_text", "text"), ("user_send_sticker", "sticker"), ("user_send_image", "image"),
     ("user_send_location", "location"), ("button_payload", "text"), ("user_seen_message", "seen"),
+    ("user_received_message", "seen"),
     ("follow", "unknown"),
 ])
 def test_documented_events_parse(name: str, kind: str) -> None:
@@ -87,9 +89,10 @@ def test_buttons_become_oa_query_buttons_on_the_last_part() -> None:
     long_text = " ".join(f"Câu số {i} nói về luật phòng, chống mua bán người." for i in range(80))
     message = {"text": long_text, "buttons": [{"title": "Xem thêm", "payload": '/ask_faq{"faq_id": "a"}'}]}
     bodies, choices = zalo.request_bodies("u1", message)
-    assert len(bodies) >= 2 and not choices
+    assert len(bodies) >= 2 and choices == ('/ask_faq{"faq_id": "a"}',)
     assert all(len(b["message"]["text"]) <= 2000 for b in bodies)
-    assert all(b["message"]["text"].endswith(".") for b in bodies), "split on sentence boundaries"
+    assert all(b["message"]["text"].endswith(".") for b in bodies[:-1]), "split on sentence boundaries"
+    assert bodies[-1]["message"]["text"].endswith("1. Xem thêm\n" + replies.CHOOSE_BY_NUMBER), "numbered as well"
     assert "attachment" not in bodies[0]["message"]
     buttons = bodies[-1]["message"]["attachment"]["payload"]["buttons"]
     assert buttons == [{"title": "Xem thêm", "type": "oa.query.hide", "payload": '/ask_faq{"faq_id": "a"}'}]
@@ -242,3 +245,32 @@ def test_quiet_hours_234_holds_the_message_until_six(fake: FakeZalo, store: Chan
     assert not caught.value.permanent and caught.value.retry_after == 6.5 * 3600
     assert "-234" in str(caught.value) and "06:00" in str(caught.value)
     assert len([r for r in fake.requests if r.path == "/v3.0/oa/message/cs"]) == 1, "not retried in the night"
+
+
+def test_the_outbox_refuses_a_message_once_the_7_day_window_closed(fake: FakeZalo, store: ChannelStore) -> None:
+    from helpline.channels.inbound import Inbound
+
+    store.claim_inbound(Inbound("zalo", "u9", "m9", "text", text="chào"))
+    last = store.last_inbound_at("zalo", "u9")
+    assert last is not None
+    now = {"t": last + dt.timedelta(days=3)}  # paid window: still sent (Zalo charges the Cloud Account)
+    sender = zalo.ZaloSender(config_for(fake), store, now=lambda: now["t"])
+
+    async def go() -> tuple[int, SendFailed | None]:
+        await sender.send("zalo:u9", {"text": "Nhân viên đây"})
+        now["t"] = last + dt.timedelta(days=7, minutes=1)
+        calls = len(fake.requests)
+        refused = None
+        try:
+            await sender.send("zalo:u9", {"text": "muộn"})
+        except SendFailed as exc:
+            refused = exc
+        calls = len(fake.requests) - calls
+        await sender.send("zalo:u10", {"text": "x"})  # unknown history (nothing journaled): Zalo decides
+        return calls, refused
+
+    calls, refused = asyncio.run(go())
+    assert fake.texts_to("u9") == ["Nhân viên đây"]
+    assert refused is not None and refused.permanent and "7-day reply window closed" in str(refused)
+    assert calls == 0, "no call to Zalo once the window is closed"
+    assert fake.texts_to("u10") == ["x"]

@@ -411,3 +411,153 @@ def test_real_set_messages_are_not_copied_into_the_lexicon() -> None:
     assert len(items) >= 400 and all(i.get("category") for i in items)
     copied = [i["text"] for i in items if len(fold(i["text"]).split()) >= 4 and fold(i["text"]) in phrases]
     assert not copied
+
+
+def test_fresh_set_and_training_sentences_stay_apart_from_the_detector() -> None:
+    module = _load_eval_script()
+    fresh = module.load_items(module.FRESH_SET)
+    assert len(fresh) >= 400 and all(i.get("category") for i in fresh)
+    phrases = set(_all_phrases())
+    assert not [i["text"] for i in fresh if len(fold(i["text"]).split()) >= 4 and fold(i["text"]) in phrases]
+    # the classifier's hand-written sentences are no evaluation item; the few NLU/handbook lines that
+    # the independent sets also hold are greetings and FAQ titles ("xin chao", "ban chi dao 138 la gi"),
+    # short and not emergencies on either side, so they cannot lift a recall figure
+    import yaml
+
+    from helpline.safety.classifier import OTHER, TRAINING_FILE, training_rows
+
+    evaluated = {fold(i["text"]) for s in module.SETS if s.is_file() for i in module.load_items(s)}
+    written = {fold(i["text"]) for i in yaml.safe_load(TRAINING_FILE.read_text(encoding="utf-8"))["items"]}
+    assert not written & evaluated
+    halved = (module.REAL_SET, module.FRESH_SET)
+    independent = {fold(i["text"]): i["level"] for s in halved for i in module.load_items(s)}
+    trained = dict((fold(t), lab) for t, lab in training_rows())
+    shared = set(trained) & set(independent)
+    assert all(len(t.split()) <= 6 and trained[t] == OTHER and independent[t] in ("none", "concern") for t in shared)
+
+
+# --- second round (issue 14): sentences written here, in the shapes the misses showed -------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ho noi toi nay dem em qua song, em khong muon di",  # moved across now
+        "mai ho chuyen toi sang khu khac, toi so lam",
+        "minh tron duoc roi nhung dang ket o ben lao, khong co tien",  # stranded abroad
+        "chu noi neu bo tron se cho nguoi thu tieu em",  # lethal threat
+        "em bi ep cuoi, dam hoi la tuan sau, em khong muon",  # forced marriage
+        "o day ai khong lam du so thi bi phat dung ca dem",  # quota punishment
+        "ho dang dan toi qua duong rung sang ben kia",
+        "chung em bi giu trong xuong, khong ai duoc di ra",
+        "be nha toi lop 6 roi nha theo mot nguoi quen tren game",  # a child gone with an online contact
+        "co nguoi la cho con toi di roi mat hut tu chieu",
+        "chong toi sang lao 2 tuan nay khong on zalo",  # days without contact
+        "bon no noi muon con ve thi gui 200 trieu",  # ransom
+        "ho nhan neu gia dinh khong chuyen tien thi ban em toi sang cho khac",  # an ultimatum inside "neu"
+        "ong chu dang cam gay danh chung toi",
+        "giup em voi, em bi lua sang day roi",
+    ],
+)
+def test_second_round_emergencies(text: str) -> None:
+    risk = detect(text)
+    assert risk.is_emergency, risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hoi nho toi bi ban sang ben kia lam con nuoi, gio toi muon tim lai gia dinh",  # childhood, over
+        "ke da ban toi truoc day vua ra tu",  # the past right after the phrase
+        "con meo nha em mat tich 2 ngay roi",  # a pet
+        "tim nguoi than mat tich o nuoc ngoai the nao",  # nobody in particular
+        "bao mat tich co phai doi 24 gio khong",
+        "ban em hay noi muon chet, em nen lam gi",  # a habit, reported
+        "nguoi yeu em noi se dua em di ben kia lam an, em hoi lo",  # a plan
+        "ban em moi ve tu cam, no ke bi danh nhieu lam",  # back home
+        "Triệt phá đường dây đưa người sang Campuchia, hàng chục người được giải cứu",
+        "tren bao co vu nguoi bo tim duoc con bi bat coc sau 20 nam",
+        "tro choi nhap vai: nhan vat bi nhot trong ham",
+        "chu khong tra luong 2 thang, toi co the kien o dau",  # a rights question
+        "ban toi o campuchia van binh thuong, chi bi khong cho ve phep tet nay",
+        "sao nguoi ta lai bi lua sang campuchia nhieu vay",
+    ],
+)
+def test_second_round_talk_about_danger(text: str) -> None:
+    risk = detect(text)
+    assert not risk.is_emergency, risk
+
+
+def test_since_last_year_is_still_going_on() -> None:
+    assert detect("em bi giu o quan an tu nam ngoai, ho doa neu bo di se bat me em tra no").is_emergency
+    assert not detect("nam ngoai em bi giu o quan an, gio em da ve nha").is_emergency
+
+
+def test_detector_only_teen_code_expands_in_the_detector() -> None:
+    assert detect("e dag bi nhot, ms bi chuyen qua cty khac").is_emergency
+    assert fold("ms") == "ms"  # the shared fold (FAQ retrieval) keeps it
+
+
+# --- the classifier: an extra signal, never the last word --------------------------------------
+
+
+def test_the_classifier_adds_what_the_lexicon_has_no_phrase_for() -> None:
+    from helpline.safety.classifier import loaded
+
+    assert loaded() is not None, "run `make index` to build the safety classifier"
+    risk = detect("ho bat chung em ngoi trong phong toi ca ngay, ai noi to la bi phat")
+    assert risk.level == URGENT and any(r.startswith("classifier:") for r in risk.reasons), risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tôi bị giảm giờ làm tuần này",  # the lexicon ruled "bi giam" out
+        "ho dang den",  # too short for the classifier
+        "Hàng trăm người bị giữ ở Myanmar, Bộ Ngoại giao lên tiếng",  # framed as news
+        "dao nay co so la goi noi biet em toi o dau va doi tien, nhung em toi van o nha binh thuong",
+    ],
+)
+def test_the_classifier_does_not_override_the_lexicon(text: str) -> None:
+    risk = detect(text)
+    assert not risk.is_emergency, risk
+    assert not any(r.startswith("classifier:") for r in risk.reasons)
+
+
+def test_without_a_built_classifier_the_lexicon_works_alone(tmp_path: Path, monkeypatch) -> None:
+    from helpline.safety import classifier
+
+    monkeypatch.setenv(classifier.MODEL_ENV, str(tmp_path))
+    classifier.loaded.cache_clear()
+    try:
+        assert classifier.loaded() is None
+        assert detect("ho bat chung em ngoi trong phong toi ca ngay, ai noi to la bi phat").level == NONE
+        assert detect("cuu toi, toi bi nhot").level == IMMEDIATE
+    finally:
+        classifier.loaded.cache_clear()
+
+
+def test_classifier_training_is_deterministic_and_scores_in_range(tmp_path: Path) -> None:
+    from helpline.safety.classifier import SafetyClassifier, training_rows
+
+    rows = training_rows()[::7]  # a slice keeps the test fast
+    texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
+    a, b = SafetyClassifier.train(texts, labels), SafetyClassifier.train(texts, labels)
+    a.save(tmp_path)
+    c = SafetyClassifier.load(tmp_path)
+    for text in ("cuu toi, toi bi nhot o campuchia", "luat moi co hieu luc khi nao"):
+        assert a.probability(text) == b.probability(text) == pytest.approx(c.probability(text), abs=1e-6)
+        assert 0.0 <= a.probability(text) <= 1.0
+    assert a.probability("cuu toi, toi bi nhot o campuchia") > a.probability("luat moi co hieu luc khi nao")
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    # An offer that says the passport will be kept is a warning sign to check, not a person held now.
+    ("họ nói sẽ giữ hộ chiếu cho em, có nên đi không", RiskLevel.CONCERN),
+    ("ho bao se giu ho chieu giup e cho an toan, co nen di ko", RiskLevel.CONCERN),
+    # Kept now, or kept and not let go: still an emergency.
+    ("ông chủ giữ hộ chiếu của em", RiskLevel.URGENT),
+    ("chu doi giu ho chieu cua e r ko cho ve", RiskLevel.URGENT),
+])
+def test_a_passport_to_be_kept_is_an_offer_sign_one_kept_now_is_not(text: str, level: RiskLevel) -> None:
+    assert detect(text).level is level

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.kb.question import facts_of, understand
+from helpline.kb.question import asked_kinds, facts_of, understand
 
 
 def test_a_letter_loses_its_greeting_and_courtesy_and_keeps_the_question() -> None:
@@ -55,3 +55,14 @@ def test_old_law_and_article_numbers_are_noticed() -> None:
     facts = facts_of("Theo luật 2011 thì Điều 150 quy định thế nào?")
     assert facts.asks_old_law and facts.articles == (150,)
     assert not facts_of("Luật hiện hành quy định thế nào?").asks_old_law
+
+
+@pytest.mark.parametrize(("text", "kinds"), [
+    ("Người mua bán trẻ 15 tuổi bị phạt tù bao nhiêu năm?", {"penalty"}),
+    ("thang do lua ban chi e sang tq thi toi j", {"penalty"}),
+    ("nan nhan tro ve duoc ho tro gi", {"support"}),
+    ("Phát hiện người bị giữ ở nước ngoài thì báo ở đâu?", {"report"}),
+    ("Mua bán người được hiểu như thế nào?", set()),
+])
+def test_the_kind_of_answer_asked_for(text: str, kinds: set[str]) -> None:
+    assert asked_kinds(text) == kinds
