@@ -114,7 +114,7 @@ eval: index ## FAQ retrieval quality on the labelled evaluation set (top-1/top-3
 eval-nlu: $(RASA_MODEL) $(ACT_VENV)/.installed ## intent accuracy of the Rasa model on held-out examples (rasa test nlu)
 	$(APY) scripts/eval_nlu.py
 
-test-stories: $(RASA_MODEL) ## rasa test core on tests/stories (forms: offer check), failing on any wrong prediction
+test-stories: $(RASA_MODEL) ## rasa test core on every file in tests/stories (offer check, report), failing on any wrong prediction
 	$(RASA) test core --stories tests/stories --model $(RASA_MODEL) --fail-on-prediction-errors \
 	    --out $(HELPLINE_DATA_DIR)/story-results
 

@@ -62,16 +62,16 @@ def conversation_of(tracker: Tracker) -> tuple[str, str]:
 
 
 async def open_ticket(tracker: Tracker, priority: str, reasons: Sequence[str],
-                      said: Sequence[str] = ()) -> Ticket | None:
+                      said: Sequence[str] = (), notes: Sequence[str] = ()) -> Ticket | None:
     """Open (or join) the person's ticket; None if the store is unavailable.
 
     ``said`` are the bot's replies of this turn (not yet in the tracker): staff see what the
-    person was told. During a database outage the request is spooled to disk and the handoff
-    service opens it as soon as the database is back (:mod:`helpline.handoff.spool`): the
-    ticket is late, not lost.
+    person was told; ``notes`` are system lines for staff (a report's answers). During a database
+    outage the request is spooled to disk and the handoff service opens it as soon as the database
+    is back (:mod:`helpline.handoff.spool`): the ticket is late, not lost.
     """
     channel, key = conversation_of(tracker)
-    told = [("bot", text) for text in said]
+    told = [("bot", text) for text in said] + [("system", text) for text in notes]
     history = recent_messages(tracker) + told
 
     def _open() -> Ticket:

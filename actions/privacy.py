@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import conversation_of
 from actions.services import get_services
-from helpline import replies
+from helpline import replies, report_replies
 from helpline.privacy import FORGET_COMMAND
 
 logger = logging.getLogger(__name__)
@@ -30,12 +30,17 @@ class ActionDeleteMyData(Action):
             # The sender id is the conversation key (``telegram:123``): only this person's tickets, on
             # this channel, go; a key that names no channel matches no channel's tickets either.
             channel, key = conversation_of(tracker)
+            # Reports already forwarded to the police stay (the reply says which).
+            kept = await asyncio.to_thread(store.forwarded_reports_of, channel, key)
             await asyncio.to_thread(store.delete_sender, channel, key)
         except Exception:
             logger.exception("could not delete handoff data")
             dispatcher.utter_message(text=replies.SERVICE_FALLBACK)
             return []
-        dispatcher.utter_message(text=replies.DATA_DELETED)
+        text = replies.DATA_DELETED
+        if kept:
+            text += "\n" + report_replies.kept_after_delete([r.code for r in kept])
+        dispatcher.utter_message(text=text)
         # The channel deletes the tracker itself once this turn is saved.
         dispatcher.utter_message(json_message=FORGET_COMMAND)
         return [Restarted()]

@@ -1,5 +1,5 @@
 """Console actions on a ticket (all POST, CSRF-checked): reply, note, claim, transfer, resolve (with a
-safety label), flag a missed emergency.
+safety label), flag a missed emergency, mark a report forwarded to the police.
 
 Each answers with a redirect back to the ticket and a flash code (post/redirect/get), so the
 console works without JavaScript too.
@@ -8,6 +8,7 @@ console works without JavaScript too.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from helpline.console.web import ConsoleContext
 from helpline.errors import HandoffError
 from helpline.handoff.desk import DeskConflict
 from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS
+from helpline.handoff.reports import is_quiet_report
 
 log = logging.getLogger(__name__)
 STAFF_REPLY_NOT_QUEUED = "Trả lời của nhân viên chưa được đưa vào hàng gửi (lỗi cơ sở dữ liệu)."
@@ -127,7 +129,31 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         if not closed:
             return back(ticket.id, "already")
         failure = await ctx.worker.resume_ticket(closed_ticket)
+        if failure is None and is_quiet_report(closed_ticket):
+            return back(ticket.id, "report_closed")  # the bot never paused: nobody is told it is back
         return back(ticket.id, "resolved" if failure is None else "resume_failed")
+
+    @staff_only(ctx)
+    async def forward_report(request: Request) -> Response:
+        """Record that a report went to the police: to whom and on which day (audited)."""
+        found = await ticket_or_none(ctx, request)
+        if found is None:
+            return await not_found(ctx, request)
+        ticket, state = found
+        me = request.state.staff.user
+        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+            return back(ticket.id, "held")
+        raw = request.path_params["report_id"]
+        report = await asyncio.to_thread(ctx.store.get_report, int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        if report is None or report.ticket_id != ticket.id:
+            return await not_found(ctx, request)
+        form = request.state.form
+        try:
+            on = dt.date.fromisoformat(form.get("on", "").strip())
+            await asyncio.to_thread(ctx.store.mark_forwarded, report.id, me.username, form.get("to", ""), on)
+        except ValueError:
+            return back(ticket.id, "badforward")
+        return back(ticket.id, "forwarded")
 
     @staff_only(ctx)
     async def flag_missed(request: Request) -> Response:
@@ -152,4 +178,5 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         Route("/console/tickets/{ticket_id}/claim", claim, methods=["POST"]),
         Route("/console/tickets/{ticket_id}/transfer", transfer, methods=["POST"]),
         Route("/console/tickets/{ticket_id}/resolve", resolve, methods=["POST"]),
+        Route("/console/tickets/{ticket_id}/reports/{report_id}/forward", forward_report, methods=["POST"]),
     ]

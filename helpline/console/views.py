@@ -18,7 +18,8 @@ from helpline.console.chart import day_chart
 from helpline.console.web import FLASH, LABEL_TEXT, SAFETY_TEXT, VN_TZ, ConsoleContext, render, vn_time
 from helpline.handoff.accounts import StaffSession
 from helpline.handoff.desk import QueueItem, TicketState
-from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, PRIORITIES, Ticket, utc_now
+from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, PRIORITIES, Ticket, mask_for_staff, utc_now
+from helpline.handoff.reports import is_quiet_report
 from helpline.text import mask_id
 
 _ID = re.compile(r"^[0-9]{1,18}$")
@@ -43,6 +44,8 @@ def queue_filters(request: Request) -> dict[str, Any]:
         "mine": q.get("mine") == "1",
         "unassigned": q.get("unassigned") == "1",
         "escalated": q.get("escalated") == "1",
+        # "Báo tin": report tickets only, in their own order (helpline.handoff.reports.report_queue).
+        "kind": "report" if q.get("kind") == "report" else "",
         "page": int(q["page"]) if q.get("page", "").isascii() and q.get("page", "").isdigit()
         and 1 <= int(q["page"]) <= MAX_PAGE else 1,
     }
@@ -57,6 +60,11 @@ def can_view(session: StaffSession, ticket: Ticket, state: TicketState) -> bool:
 def load_queue(ctx: ConsoleContext, session: StaffSession, f: dict[str, Any]) -> tuple[list[QueueItem], int]:
     """One page of the queue and the number of tickets in it (with the same filters)."""
     me = session.user.username
+    if f["kind"] == "report":
+        involving = None if session.user.is_supervisor else me
+        reports = ctx.store.report_queue(f["status"], involving=involving, limit=QUEUE_PAGE,
+                                         offset=(f["page"] - 1) * QUEUE_PAGE)
+        return reports, ctx.store.report_queue_count(f["status"], involving=involving)
     filters: dict[str, Any] = dict(
         priority=f["priority"] or None, channel=f["channel"] or None,
         assigned_to=me if f["mine"] else None, unassigned=f["unassigned"], escalated=True if f["escalated"] else None,
@@ -115,6 +123,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         await asyncio.to_thread(ctx.store.audit, session.user.username, "view_transcript", ticket.id)
         label = await asyncio.to_thread(ctx.store.ticket_label, ticket.id)
         safety = await asyncio.to_thread(ctx.store.safety_check, ticket.id)
+        reports = await asyncio.to_thread(ctx.store.reports_for_ticket, ticket.id) if ticket.is_report else []
         held_by_other = bool(state.assigned_to) and state.assigned_to != session.user.username
         now = utc_now()
         last_user = max((m.created_at for m in ticket.messages if m.author == "user"), default=None)
@@ -129,7 +138,9 @@ def routes(ctx: ConsoleContext) -> list[Route]:
                 "staff_list": [u for u in staff if u.username != state.assigned_to and u.role != "editor"],
                 "can_reply": ticket.is_open and (not held_by_other or session.user.is_supervisor),
                 "held_by_other": held_by_other, "quick_replies": replies.STAFF_QUICK_REPLIES,
-                "escalate_minutes": max(1, ctx.settings.escalate_after_seconds // 60)}
+                "escalate_minutes": max(1, ctx.settings.escalate_after_seconds // 60),
+                "reports": reports, "quiet_report": is_quiet_report(ticket),
+                "today": utc_now().astimezone(VN_TZ).date().isoformat()}
 
     @staff_only(ctx)
     async def ticket_page(request: Request) -> Response:
@@ -157,6 +168,12 @@ def routes(ctx: ConsoleContext) -> list[Route]:
         lines = [f"Ca #{ticket.id} – kênh {ticket.channel} – người dùng {mask_id(ticket.sender_id)}",
                  f"Mức: {ticket.priority}; lý do: {', '.join(ticket.reasons) or '-'}",
                  f"Mở lúc {vn_time(ticket.created_at)}; kết thúc {vn_time(ticket.resolved_at)}", ""]
+        for report in await asyncio.to_thread(ctx.store.reports_for_ticket, ticket.id):
+            lines += [f"Báo tin {report.code}"] + [f"  {label}: {value}" for label, value in report.rows(masked=True)]
+            if report.forwarded:
+                lines.append(f"  Đã chuyển công an: {mask_for_staff(report.forwarded_to or '')}, ngày "
+                             f"{report.forwarded_on:%d/%m/%Y} ({report.forwarded_by})")
+            lines.append("")
         lines += [f"[{vn_time(m.created_at)}] {m.author}: {m.masked_text}" for m in ticket.messages]
         body = "\n".join(lines) + "\n"
         return PlainTextResponse(body, headers={

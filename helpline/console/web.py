@@ -54,6 +54,9 @@ FLASH = {
     "badlabel": ("error", "Đánh giá không hợp lệ hoặc ghi chú quá dài (tối đa 1000 ký tự)."),
     "flagged": ("ok", "Đã báo sót: ca này được đánh dấu \"lẽ ra phải báo sớm hơn\" để xem lại."),
     "notmissed": ("error", "Ca này đã được trợ lý báo khẩn cấp; hãy đánh giá khi kết thúc ca."),
+    "report_closed": ("ok", "Đã kết thúc ca báo tin. Trợ lý tự động vẫn đang trả lời người dùng như bình thường."),
+    "forwarded": ("ok", "Đã ghi nhận: báo tin đã được chuyển cho công an (có trong nhật ký)."),
+    "badforward": ("error", "Hãy ghi rõ đã chuyển cho ai (tối đa 200 ký tự) và ngày chuyển (không sau hôm nay)."),
 }
 # The person's answer to the safety check at the start of a handoff (helpline.handoff.waiting).
 SAFETY_TEXT = {

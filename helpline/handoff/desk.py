@@ -17,6 +17,7 @@ from helpline.handoff.feedback import check_label
 from helpline.handoff.models import (
     FLOOD_REASON,
     PRIORITIES,
+    QUIET_REPORT_REASONS,
     DeskConflict,
     DeskStats,
     Note,
@@ -362,13 +363,15 @@ class DeskMixin:
     def escalation_due(self, after: dt.timedelta, limit: int = 50) -> list[Ticket]:
         """Open tickets older than ``after`` with no staff reply that are not escalated yet.
 
-        Flood-suspect tickets are left out: escalating pages staff, which a flood must not do.
+        Flood-suspect tickets are left out: escalating pages staff, which a flood must not do. So are
+        report tickets nothing else joined: the bot never paused for them, nobody waits in the chat.
         """
         cutoff = self._d.ts(self._now() - after)
         with self._db.transaction("find tickets to escalate", write=False) as q:
             rows = q.all(f"SELECT {_T} FROM {_JOIN} WHERE t.status = 'open' AND t.created_at <= ? "
-                         "AND s.first_staff_reply_at IS NULL AND s.escalated_at IS NULL "
-                         f"AND {_FLOOD} = 0 ORDER BY t.id LIMIT ?", (cutoff, FLOOD_PATTERN, limit))
+                         "AND s.first_staff_reply_at IS NULL AND s.escalated_at IS NULL AND t.reasons <> ? "
+                         f"AND {_FLOOD} = 0 ORDER BY t.id LIMIT ?",
+                         (cutoff, QUIET_REPORT_REASONS, FLOOD_PATTERN, limit))
         return [self._row_ticket(r) for r in rows]
 
     def mark_escalated(self, ticket_id: int, transcript_line: str | None = None) -> bool:

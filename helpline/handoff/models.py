@@ -7,6 +7,7 @@ staff work the queue in priority order, longest waiting first.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,6 +86,16 @@ def mask_for_staff(text: str) -> str:
 # A new ticket opened while more than the global limit of new tickets were opened recently: still
 # recorded and shown (last in the queue, with a badge), but staff are not alerted about it.
 FLOOD_REASON = "flood_suspect"
+# The reason of a report ticket (issue 16; see helpline.handoff.reports).
+REPORT_REASON = "report_tip"
+
+
+def quiet_report_reasons(reasons: Iterable[str]) -> bool:
+    """A report ticket nothing else joined (no emergency, no request for a person)."""
+    found = set(reasons)
+    return REPORT_REASON in found and not found - {REPORT_REASON, FLOOD_REASON}
+# The stored reasons of a report ticket nothing else joined (json.dumps of the list).
+QUIET_REPORT_REASONS = f'["{REPORT_REASON}"]'
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,11 @@ class Ticket:
     def flood_suspect(self) -> bool:
         """Opened during a burst of new tickets beyond the global limit (see :data:`FLOOD_REASON`)."""
         return FLOOD_REASON in self.reasons
+
+    @property
+    def is_report(self) -> bool:
+        """A ticket of type "report" (an anonymous report, :mod:`helpline.handoff.reports`)."""
+        return REPORT_REASON in self.reasons
 
     def waiting_seconds(self, now: dt.datetime | None = None) -> int:
         """How long the person has waited: until now if open, until resolution otherwise."""

@@ -116,3 +116,15 @@ LEARNING_SCHEMA: tuple[str, ...] = (
         role TEXT NOT NULL CHECK (role IN ({_in(LEARNING_ROLES)})))""",
 )
 SCHEMA = SCHEMA + LEARNING_SCHEMA
+# Anonymous reports (issue 16, helpline.handoff.reports): the form's answers and reference code of a
+# report ticket, and whether staff forwarded it to the police. Deleted with the ticket (retention).
+REPORT_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS handoff_reports (
+        id {id}, ticket_id BIGINT NOT NULL REFERENCES handoff_tickets (id) ON DELETE CASCADE,
+        code TEXT NOT NULL UNIQUE, what TEXT, place TEXT, happened_when TEXT, who TEXT,
+        in_danger TEXT CHECK (in_danger IN ('yes', 'no')), contact TEXT,
+        created_at {ts} NOT NULL, updated_at {ts} NOT NULL,
+        forwarded_to TEXT, forwarded_on TEXT, forwarded_at {ts}, forwarded_by TEXT)""",
+    "CREATE INDEX IF NOT EXISTS handoff_reports_ticket ON handoff_reports (ticket_id)",
+)
+SCHEMA = SCHEMA + REPORT_SCHEMA

@@ -27,6 +27,7 @@ from helpline.handoff.models import (
     priority_rank,
     utc_now,
 )
+from helpline.handoff.reports import ReportMixin
 from helpline.handoff.schema import SCHEMA
 from helpline.handoff.waiting import WaitingMixin
 from helpline.ratelimit import Rate
@@ -49,6 +50,7 @@ _TICKET_COLS = (
 PURGE_WHERE = ("status = 'resolved' AND resolved_at < ? AND id NOT IN "
                "(SELECT ticket_id FROM handoff_ticket_state WHERE resume_pending = 1)")
 REPEAT_WINDOW = dt.timedelta(minutes=3)
+NOT_FORWARDED = "id NOT IN (SELECT ticket_id FROM handoff_reports WHERE forwarded_at IS NOT NULL)"
 # New tickets in the whole store per window before the next ones are marked flood-suspect
 # (HELPLINE_RATE_LIMIT_NEW_TICKETS); shared by every process, since it is counted in the database.
 DEFAULT_NEW_TICKETS = Rate(60, 60.0)
@@ -73,7 +75,7 @@ def _check_author(author: str) -> str:
     return author
 
 
-class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin):
+class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin, ReportMixin):
     """Handoff tickets, their transcripts and the staff audit log.
 
     Build one with :meth:`from_url`. The schema is created on first use. A
@@ -381,7 +383,8 @@ class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin):
     def delete_sender(self, channel: str | None, sender_id: str) -> int:
         """Erase a person's tickets and transcripts (on every channel if ``channel`` is None).
 
-        Audit entries keep only ticket ids, so they stay.
+        Audit entries keep only ticket ids, so they stay. A ticket with a report already forwarded
+        to the police stays too (:mod:`helpline.handoff.reports`; the retention period still applies).
 
         Returns:
             The number of tickets deleted.
@@ -389,8 +392,8 @@ class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin):
         _require_text(sender_id, "sender_id")
         what = "delete a sender's tickets"
         if channel is None:
-            return self._delete_where(what, "sender_id = ?", (sender_id,))
-        return self._delete_where(what, "sender_id = ? AND channel = ?", (sender_id, channel))
+            return self._delete_where(what, f"sender_id = ? AND {NOT_FORWARDED}", (sender_id,))
+        return self._delete_where(what, f"sender_id = ? AND channel = ? AND {NOT_FORWARDED}", (sender_id, channel))
 
     def purge_resolved(self, older_than: dt.timedelta) -> int:
         """Delete tickets resolved more than ``older_than`` ago, with their transcripts.

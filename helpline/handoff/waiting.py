@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from helpline.db import Database, Dialect, Query, from_db_ts
-from helpline.handoff.models import AUTHORS, higher_priority
+from helpline.handoff.models import AUTHORS, higher_priority, quiet_report_reasons
 from helpline.text import fold
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ def typed_safety_answer(text: str) -> str | None:
     return None
 
 
+def _holder(assigned_to: str | None, reasons: str, first_staff_reply_at: Any) -> str | None:
+    """Who holds the conversation. Claiming a quiet report (to forward it) does not take the
+    conversation from the bot; a staff member's reply to the person does."""
+    if assigned_to and first_staff_reply_at is None and quiet_report_reasons(json.loads(reasons)):
+        return None
+    return assigned_to
+
+
 @dataclass(frozen=True)
 class OpenTicket:
     """Where a person's open ticket stands, read before the bot sees their message."""
@@ -115,14 +123,15 @@ class WaitingMixin:
         """The person's open ticket: id, priority, who holds it, the safety check; None if none is open."""
         with self._db.transaction("look up an open ticket", write=False) as q:
             row = q.one(
-                "SELECT t.id, t.priority, s.assigned_to, f.ticket_id, f.answer FROM handoff_tickets t "
+                "SELECT t.id, t.priority, s.assigned_to, f.ticket_id, f.answer, t.reasons, s.first_staff_reply_at "
+                "FROM handoff_tickets t "
                 "LEFT JOIN handoff_ticket_state s ON s.ticket_id = t.id "
                 "LEFT JOIN handoff_ticket_safety f ON f.ticket_id = t.id "
                 "WHERE t.channel = ? AND t.sender_id = ? AND t.status = 'open'", (channel, sender_id))
         if row is None:
             return None
         safety = None if row[3] is None else (row[4] or "asked")
-        return OpenTicket(int(row[0]), row[1], row[2], safety)
+        return OpenTicket(int(row[0]), row[1], _holder(row[2], row[5], row[6]), safety)
 
     def _lock_open(self, q: Query, channel: str, sender_id: str) -> tuple[int, str | None] | None:
         lock = "" if self._d.is_sqlite else " FOR UPDATE"
@@ -130,8 +139,9 @@ class WaitingMixin:
                     f"{lock}", (channel, sender_id))
         if row is None:
             return None
-        held = q.one("SELECT assigned_to FROM handoff_ticket_state WHERE ticket_id = ?", (row[0],))
-        return int(row[0]), (held[0] if held else None)
+        held = q.one("SELECT s.assigned_to, t.reasons, s.first_staff_reply_at FROM handoff_tickets t "
+                     "LEFT JOIN handoff_ticket_state s ON s.ticket_id = t.id WHERE t.id = ?", (row[0],))
+        return int(row[0]), (_holder(*held) if held else None)
 
     def record_turn(self, channel: str, sender_id: str, user_lines: Sequence[tuple[str, str]],
                     bot_lines: Sequence[str], safety_question: str | None = None,

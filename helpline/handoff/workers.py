@@ -22,6 +22,7 @@ from helpline.channels.outbox import Outbox
 from helpline.errors import ConfigError
 from helpline.handoff.accounts import StaffAccounts
 from helpline.handoff.models import Ticket, utc_now
+from helpline.handoff.reports import is_quiet_report
 from helpline.handoff.spool import TicketSpool
 from helpline.handoff.store import HandoffStore
 from helpline.settings import Settings
@@ -159,6 +160,10 @@ class DeskWorker:
 
     async def resume_ticket(self, ticket: Ticket) -> str | None:
         """Resume the bot for a closed ticket and tell the user; returns the failure reason, or None."""
+        if is_quiet_report(ticket):
+            # The bot never paused for this report: nothing to resume, nothing to tell the person.
+            await asyncio.to_thread(self.store.mark_resumed, ticket.id)
+            return None
         try:
             await self.resumer.resume(ticket.sender_id)
         except ResumeFailed as exc:

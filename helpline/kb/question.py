@@ -127,6 +127,11 @@ def _is_question(sentence: str) -> bool:
     return any(f" {w} " in padded for w in _QUESTION_WORDS)
 
 
+def is_question(text: str) -> bool:
+    """Whether any sentence of a message asks something ("?", "xin hỏi", "bao nhiêu", "không" ...)."""
+    return any(_is_question(s) for s in _sentences(clean(text)))
+
+
 _POINTING_BACK = ("nguoi do", "nguoi nay", "ke do", "hanh vi nay", "hanh vi do", "truong hop nay", "truong hop do",
                   "nhu vay", "nhu the", "viec nay", "viec do", "chuyen nay", "chuyen do", "vu nay", "vu do", "ho ")
 

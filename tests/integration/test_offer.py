@@ -81,7 +81,8 @@ def test_an_emergency_in_the_middle_of_the_check_wins(bot: Bot) -> None:
     assert Q["travel"] not in reply and Q["contact"] not in reply
     mine = [t for t in bot.tickets() if t["sender_id"] == mask_id(f"rest:{sender}")]
     assert len(mine) == 1 and mine[0]["priority"] in ("immediate", "urgent")
-    assert bot.tracker(sender)["paused"] is True
+    # A waiting ticket (issue 14): the bot is not paused, and the channel asks the safety question.
+    assert bot.tracker(sender)["paused"] is False and replies.SAFETY_QUESTION in reply
 
 
 def test_a_handbook_question_in_the_middle_is_answered_then_the_check_goes_on(bot: Bot) -> None:

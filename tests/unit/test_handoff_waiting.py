@@ -14,6 +14,7 @@ import pytest
 
 from helpline import replies
 from helpline.handoff import HandoffStore
+from helpline.handoff.models import REPORT_REASON
 from helpline.handoff.waiting import typed_safety_answer, with_111
 from tests.conftest import Clock
 
@@ -176,3 +177,20 @@ def test_every_reply_carries_111() -> None:
     has = [{"text": "Gọi 111 nhé"}]
     assert with_111(has, replies.WAITING_111_LINE) == has
     assert with_111([{"text": "số 1111"}], "x")[0]["text"].endswith("x"), "1111 is not 111"
+
+
+def test_claiming_a_quiet_report_leaves_the_conversation_with_the_bot(store: HandoffStore) -> None:
+    """Staff claim a report to forward it; the person keeps the bot until a staff member writes to them."""
+    ticket = store.open_ticket("rest", "r1", "normal", [REPORT_REASON], [("system", "Báo tin: ...")])
+    store.claim(ticket.id, "lan")
+    state = store.open_ticket_state("rest", "r1")
+    assert state is not None and state.waiting
+    record = store.record_turn("rest", "r1", [("user", "cho em hỏi thêm")], ["Trả lời của bot. Gọi 111."])
+    assert record is not None and not record.with_staff
+    store.add_staff_reply(ticket.id, "lan", "Chào bạn, mình đã nhận tin.")
+    state = store.open_ticket_state("rest", "r1")
+    assert state is not None and not state.waiting
+    # A report joined by an emergency is an ordinary ticket: a claim takes it.
+    urgent = store.open_ticket("rest", "r2", "urgent", [REPORT_REASON, "report:in_danger"], [("user", "có")])
+    store.claim(urgent.id, "lan")
+    assert not store.open_ticket_state("rest", "r2").waiting  # type: ignore[union-attr]
