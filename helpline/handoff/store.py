@@ -298,16 +298,21 @@ class HandoffStore(DeskMixin, FeedbackMixin, WaitingMixin, ReportMixin):
             if row is None:
                 return None
             ticket_id = int(row[0])
-            last = q.one("SELECT author, text, created_at FROM handoff_messages WHERE ticket_id = ? "
-                         "ORDER BY id DESC LIMIT 1", (ticket_id,))
             now = self._now()
-            if last is not None and last[0] == "user" and last[1] == text \
-                    and now - from_db_ts(last[2]) < repeat_window:
+            if self._repeats_last_line(q, ticket_id, text, now, repeat_window):
                 return ticket_id
             stamp = self._d.ts(now)
             q.run("UPDATE handoff_tickets SET updated_at = ? WHERE id = ?", (stamp, ticket_id))
             self._insert_message(q, ticket_id, "user", text, stamp)
             return ticket_id
+
+    @staticmethod
+    def _repeats_last_line(q: Query, ticket_id: int, text: str, now: dt.datetime,
+                           window: dt.timedelta = REPEAT_WINDOW) -> bool:
+        """The ticket's last line is this text from the person, written less than ``window`` ago."""
+        last = q.one("SELECT author, text, created_at FROM handoff_messages WHERE ticket_id = ? "
+                     "ORDER BY id DESC LIMIT 1", (ticket_id,))
+        return last is not None and last[0] == "user" and last[1] == text and now - from_db_ts(last[2]) < window
 
     def open_ticket_for(self, channel: str, sender_id: str) -> Ticket | None:
         """The person's open ticket with its transcript, or None."""

@@ -162,10 +162,13 @@ class WaitingMixin:
             if found is None:
                 return None
             ticket_id, holder = found
-            stamp = self._d.ts(self._now())
+            now = self._now()
+            stamp = self._d.ts(now)
             store = self._store()
             for author, text in user_lines:
-                if text.strip():
+                # The same message seen twice (a redelivery, a replay, or a line the action already
+                # put on the ticket, as a report addition does) is kept once.
+                if text.strip() and not (author == "user" and store._repeats_last_line(q, ticket_id, text, now)):
                     store._insert_message(q, ticket_id, author, text, stamp)
             with_staff = holder is not None and not force_bot
             asked = False

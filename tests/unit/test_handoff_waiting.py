@@ -194,3 +194,12 @@ def test_claiming_a_quiet_report_leaves_the_conversation_with_the_bot(store: Han
     urgent = store.open_ticket("rest", "r2", "urgent", [REPORT_REASON, "report:in_danger"], [("user", "có")])
     store.claim(urgent.id, "lan")
     assert not store.open_ticket_state("rest", "r2").waiting  # type: ignore[union-attr]
+
+
+def test_a_message_already_on_the_ticket_is_not_recorded_twice(store: HandoffStore) -> None:
+    """A redelivery, or a line the action put on the ticket itself (a report addition), is kept once."""
+    ticket = store.open_ticket("zalo", "d1", "urgent", ["r"], [("user", "cứu em")])
+    store.record_turn("zalo", "d1", [("user", "em ở Bavet")], ["Gọi 113."])
+    store.record_turn("zalo", "d1", [("user", "em ở Bavet")], [])  # the last line is the bot's: a new message
+    store.record_turn("zalo", "d1", [("user", "em ở Bavet")], [])  # the same message again: kept once
+    assert [t for a, t in _lines(store, ticket.id) if a == "user"] == ["cứu em", "em ở Bavet", "em ở Bavet"]
