@@ -27,6 +27,8 @@ class WeekChannel:
     outcomes: Counter[str] = field(default_factory=Counter)
     handoffs: Counter[str] = field(default_factory=Counter)
     first_replies: list[float] = field(default_factory=list)
+    entries: Counter[str] = field(default_factory=Counter)  # answers shown, by entry
+    topics: Counter[str] = field(default_factory=Counter)
 
     @property
     def questions(self) -> int:
@@ -76,6 +78,19 @@ class Analytics:
             out.append((week, dict(counts)))
         return out
 
+    def top_per_week(self, n: int = 3) -> list[tuple[dt.date, list[tuple[str, int]], list[tuple[str, int]]]]:
+        """Per week (all channels): the most answered entries and topics."""
+        out = []
+        for week in self.weeks:
+            entries: Counter[str] = Counter()
+            topics: Counter[str] = Counter()
+            for r in self.rows:
+                if r.week == week:
+                    entries.update(r.entries)
+                    topics.update(r.topics)
+            out.append((week, entries.most_common(n), topics.most_common(n)))
+        return out
+
     def median_per_week(self) -> list[tuple[dt.date, dict[str, int]]]:
         """Median minutes to the first staff reply per week (all channels), for a bar chart."""
         out = []
@@ -105,10 +120,13 @@ def compute(db: Database, weeks: int, tz: dt.tzinfo, now: dt.datetime) -> Analyt
     with db.transaction("read answer analytics", write=False) as q:
         for channel, at, outcome, entry_id, topic in q.all(
                 "SELECT channel, at, outcome, entry_id, topic FROM kb_outcomes WHERE at >= ?", (d.ts(since),)):
-            cell(at, channel).outcomes[outcome] += 1
+            c = cell(at, channel)
+            c.outcomes[outcome] += 1
             if entry_id and outcome in ("answer", "answer_alt", "chosen"):
                 entries[entry_id] += 1
                 topics[topic or "?"] += 1
+                c.entries[entry_id] += 1
+                c.topics[topic or "?"] += 1
         for channel, at, priority, replied in q.all(
                 "SELECT t.channel, t.created_at, t.priority, s.first_staff_reply_at FROM handoff_tickets t "
                 "LEFT JOIN handoff_ticket_state s ON s.ticket_id = t.id WHERE t.created_at >= ?", (d.ts(since),)):
@@ -123,7 +141,11 @@ def compute(db: Database, weeks: int, tz: dt.tzinfo, now: dt.datetime) -> Analyt
 
 CSV_COLUMNS = ("week_start", "channel", "questions", "answered", "answer_rate", "clarifications",
                "clarification_rate", "unanswered", *(f"handoffs_{lv}" for lv in LEVELS),
-               "median_first_staff_reply_seconds")
+               "median_first_staff_reply_seconds", "top_entries", "top_topics")
+
+
+def _top(counts: Counter[str], n: int = 3) -> str:
+    return "; ".join(f"{key} ({count})" for key, count in counts.most_common(n))
 
 
 def to_csv(analytics: Analytics) -> str:
@@ -135,5 +157,6 @@ def to_csv(analytics: Analytics) -> str:
                          "" if r.answer_rate is None else f"{r.answer_rate:.3f}", r.outcomes["ask"],
                          "" if r.clarification_rate is None else f"{r.clarification_rate:.3f}", r.unanswered,
                          *(r.handoffs[lv] for lv in LEVELS),
-                         "" if r.median_first_reply is None else f"{r.median_first_reply:.0f}"])
+                         "" if r.median_first_reply is None else f"{r.median_first_reply:.0f}",
+                         _top(r.entries), _top(r.topics)])
     return out.getvalue()

@@ -358,6 +358,8 @@ def test_weekly_analytics_per_channel_and_csv(tmp_path: Path) -> None:
     assert zalo.handoffs == {"immediate": 1, "concern": 1} and zalo.median_first_reply == pytest.approx(240)
     assert next(r for r in data.rows if r.channel == "telegram").clarification_rate == 1.0
     assert data.top_entries == [("bao-tin-tong-dai-111", 3)] and data.top_topics == [("bao-tin", 3)]
+    [(week, top_e, top_t)] = [w for w in data.top_per_week() if w[1]]
+    assert top_e == [("bao-tin-tong-dai-111", 3)] and top_t == [("bao-tin", 3)] and zalo.week == week
     with desk.client() as sup, desk.client() as agent:
         login(sup, "lan")
         page = sup.get("/console/supervisor/analytics")
@@ -366,7 +368,9 @@ def test_weekly_analytics_per_channel_and_csv(tmp_path: Path) -> None:
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
         header, *lines = exported.text.strip().splitlines()
         assert header.startswith("week_start,channel,questions,answered,answer_rate")
-        assert any(",zalo,5,3,0.600,1,0.200,2,1,0,1,0,240" in line for line in lines)
+        assert any(",zalo,5,3,0.600,1,0.200,2,1,0,1,0,240,bao-tin-tong-dai-111 (3),bao-tin (3)" in line
+                   for line in lines)
+        assert 'id="top-per-week"' in page.text
         assert "8490" not in exported.text and "8490" not in page.text
         login(agent, "minh")
         assert agent.get("/console/supervisor/analytics.csv").status_code == 403
