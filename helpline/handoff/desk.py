@@ -73,6 +73,18 @@ def _staff_text(text: str, what: str) -> str:
     return text
 
 
+
+def last_messages(q: Query, ticket_ids: list[int]) -> dict[int, TicketMessage]:
+    """The last message of each ticket, for a listing: only the stored mask and the first characters."""
+    if not ticket_ids:
+        return {}
+    marks = ", ".join("?" for _ in ticket_ids)
+    rows = q.all("SELECT m.ticket_id, m.author, SUBSTR(m.text, 1, ?), m.created_at, k.masked "
+                 "FROM handoff_messages m LEFT JOIN handoff_message_masks k ON k.message_id = m.id "
+                 "WHERE m.id IN (SELECT MAX(id) FROM handoff_messages "
+                 f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id)", [LISTING_TEXT_CHARS, *ticket_ids])
+    return {int(r[0]): TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]), r[4]) for r in rows}
+
 class DeskMixin:
     """Ticket work for the staff console. Needs the store's ``_db``, ``_d``, ``_now`` and helpers."""
 
@@ -175,16 +187,7 @@ class DeskMixin:
         with self._db.transaction("list the queue", write=False) as q:
             rows = q.all(f"SELECT {_T}, {_S} FROM {_JOIN} {clause}ORDER BY {_QUEUE_ORDER} LIMIT ? OFFSET ?",
                          (*params, FLOOD_PATTERN, int(limit), max(0, int(offset))))
-            last: dict[int, TicketMessage] = {}
-            if rows:
-                marks = ", ".join("?" for _ in rows)
-                # Only the stored mask and the first characters: a listing never needs a whole long text.
-                for r in q.all("SELECT m.ticket_id, m.author, SUBSTR(m.text, 1, ?), m.created_at, k.masked "
-                               "FROM handoff_messages m LEFT JOIN handoff_message_masks k ON k.message_id = m.id "
-                               "WHERE m.id IN (SELECT MAX(id) FROM handoff_messages "
-                               f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id)",
-                               [LISTING_TEXT_CHARS, *(int(r[0]) for r in rows)]):
-                    last[int(r[0])] = TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]), r[4])
+            last = last_messages(q, [int(r[0]) for r in rows])
         n = len(TICKET_FIELDS)
         return [QueueItem(self._row_ticket(r, last.get(int(r[0]))), _state(int(r[0]), r[n:])) for r in rows]
 

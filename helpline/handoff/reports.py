@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from helpline.db import Database, Dialect, Query, UniqueConflict, from_db_ts
 from helpline.errors import HandoffError
-from helpline.handoff.desk import _JOIN, _RANK, _S, _T, TICKET_FIELDS, _state
+from helpline.handoff.desk import _JOIN, _RANK, _S, _T, TICKET_FIELDS, _state, last_messages
 from helpline.handoff.models import (
     QueueItem,
     Ticket,
-    TicketMessage,
     mask_for_staff,
     quiet_report_reasons,
 )
@@ -277,25 +276,18 @@ class ReportMixin:
                      offset: int = 0) -> list[QueueItem]:
         """Report tickets in their own order: open first; someone in danger first; not yet forwarded
         before forwarded; then the newest report activity (a new addition brings a ticket up)."""
-        clause, params = _report_where(status, involving)
+        clause, params = self._store()._queue_where(status, None, None, None, False, None, involving)
         order = (f"CASE WHEN t.status = 'open' THEN 0 ELSE 1 END, {_RANK}, r.all_forwarded, r.last_at DESC, t.id DESC")
         with self._db.transaction("list the report queue", write=False) as q:
             rows = q.all(f"SELECT {_T}, {_S} FROM {_JOIN} JOIN {_REPORT_AGG} {clause}ORDER BY {order} LIMIT ? OFFSET ?",
                          (*params, int(limit), max(0, int(offset))))
-            last: dict[int, TicketMessage] = {}
-            if rows:
-                marks = ", ".join("?" for _ in rows)
-                for r in q.all("SELECT m.ticket_id, m.author, SUBSTR(m.text, 1, 500), m.created_at, k.masked "
-                               "FROM handoff_messages m LEFT JOIN handoff_message_masks k ON k.message_id = m.id "
-                               "WHERE m.id IN (SELECT MAX(id) FROM handoff_messages "
-                               f"WHERE ticket_id IN ({marks}) GROUP BY ticket_id)", [int(r[0]) for r in rows]):
-                    last[int(r[0])] = TicketMessage(int(r[0]), r[1], r[2], from_db_ts(r[3]), r[4])
+            last = last_messages(q, [int(r[0]) for r in rows])
         n = len(TICKET_FIELDS)
         store = self._store()
         return [QueueItem(store._ticket(r[:n], last=last.get(int(r[0]))), _state(int(r[0]), r[n:])) for r in rows]
 
     def report_queue_count(self, status: str = "open", *, involving: str | None = None) -> int:
-        clause, params = _report_where(status, involving)
+        clause, params = self._store()._queue_where(status, None, None, None, False, None, involving)
         with self._db.transaction("count the report queue", write=False) as q:
             row = q.one(f"SELECT COUNT(*) FROM {_JOIN} JOIN {_REPORT_AGG} {clause}", params)
         return int(row[0]) if row else 0
@@ -304,17 +296,3 @@ class ReportMixin:
 _REPORT_AGG = ("(SELECT ticket_id, MAX(updated_at) AS last_at, "
                "MIN(CASE WHEN forwarded_at IS NULL THEN 0 ELSE 1 END) AS all_forwarded "
                "FROM handoff_reports GROUP BY ticket_id) r ON r.ticket_id = t.id ")
-
-
-def _report_where(status: str, involving: str | None) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if status in ("open", "resolved"):
-        where.append("t.status = ?")
-        params.append(status)
-    elif status != "all":
-        raise ValueError(f"unknown status {status!r}")
-    if involving:
-        where.append("(t.status = 'open' OR s.assigned_to = ? OR t.resolved_by = ?)")
-        params.extend([involving, involving])
-    return (f"WHERE {' AND '.join(where)} " if where else ""), params
