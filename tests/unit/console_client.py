@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from helpline.channels.outbox import Outbox
@@ -17,6 +19,7 @@ from helpline.handoff.service import create_app
 from helpline.handoff.workers import DeskWorker
 from helpline.settings import Settings
 from tests.conftest import Clock
+from tests.unit.fake_http import FakeHttp
 
 PASSWORD = "mat-khau-dai-du-12"
 RASA_TOKEN = "rasa-token-for-tests-123456"
@@ -72,3 +75,18 @@ def csrf(client: TestClient, path: str = "/console/") -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text[:500]
     return match.group(1)
+
+
+@pytest.fixture(name="rasa")
+def fake_rasa() -> Iterator[FakeHttp]:
+    """A fake Rasa on loopback for the bot-resume calls (import it into a test module to use ``rasa``)."""
+    with FakeHttp() as fake:
+        yield fake
+
+
+def post_form(client: TestClient, ticket_id: int, action: str, **data: str) -> str:
+    """POST a ticket page's form (with its CSRF token); the redirect's location (asserts a 303)."""
+    token = csrf(client, f"/console/tickets/{ticket_id}")
+    response = client.post(f"/console/tickets/{ticket_id}/{action}", data={"csrf_token": token, **data})
+    assert response.status_code == 303, response.text[:300]
+    return str(response.headers["location"])

@@ -13,29 +13,16 @@ from helpline import replies
 from helpline.console.live import ChangeFeed
 from helpline.handoff.workers import RESUME_EVENTS, TelegramNotifier
 from tests.conftest import Clock
-from tests.unit.console_client import RASA_TOKEN, Desk, csrf, login, make_desk
+from tests.unit.console_client import RASA_TOKEN, Desk, fake_rasa, login, make_desk, post_form  # noqa: F401 (fake_rasa: the rasa fixture)
 from tests.unit.fake_http import FakeHttp
 
 SENDER = "84901234567"
 
 
 @pytest.fixture
-def rasa() -> FakeHttp:
-    with FakeHttp() as fake:
-        yield fake  # type: ignore[misc]
-
-
-@pytest.fixture
 def desk(tmp_path: Path, clock: Clock, rasa: FakeHttp) -> Desk:
     clock.now = dt.datetime.now(dt.timezone.utc)
     return make_desk(tmp_path, clock, rasa_url=rasa.url, escalate_after_seconds=300)
-
-
-def _post(desk: Desk, client: object, tid: int, action: str, **data: str) -> str:
-    token = csrf(client, f"/console/tickets/{tid}")  # type: ignore[arg-type]
-    response = client.post(f"/console/tickets/{tid}/{action}", data={"csrf_token": token, **data})  # type: ignore[attr-defined]
-    assert response.status_code == 303, response.text[:300]
-    return str(response.headers["location"])
 
 
 def _audit(desk: Desk, tid: int | None = None) -> list[tuple[str, str]]:
@@ -46,7 +33,7 @@ def test_staff_reply_goes_to_the_ticket_and_the_outbox(desk: Desk) -> None:
     tid = desk.ticket()
     client = desk.client()
     login(client, "minh")
-    location = _post(desk, client, tid, "reply", text="Chào bạn, mình là nhân viên tổng đài 111.")
+    location = post_form(client, tid, "reply", text="Chào bạn, mình là nhân viên tổng đài 111.")
     assert location == f"/console/tickets/{tid}?msg=sent"
     [item] = desk.outbox.list()
     assert (item.channel, item.recipient_id, item.kind) == ("zalo", SENDER, "staff")
@@ -58,7 +45,7 @@ def test_staff_reply_goes_to_the_ticket_and_the_outbox(desk: Desk) -> None:
     page = client.get(location)
     assert "Đã gửi trả lời" in page.text and "Chào bạn, mình là nhân viên tổng đài 111." in page.text
     # An empty reply is refused and nothing is queued.
-    assert _post(desk, client, tid, "reply", text="   ").endswith("msg=empty")
+    assert post_form(client, tid, "reply", text="   ").endswith("msg=empty")
     assert len(desk.outbox.list()) == 1
 
 
@@ -67,23 +54,23 @@ def test_an_agent_cannot_reply_on_someone_elses_ticket(desk: Desk) -> None:
     desk.store.claim(tid, "hoa")
     client = desk.client()
     login(client, "minh")
-    assert _post(desk, client, tid, "reply", text="Chào").endswith("msg=held")
-    assert _post(desk, client, tid, "resolve").endswith("msg=held")
+    assert post_form(client, tid, "reply", text="Chào").endswith("msg=held")
+    assert post_form(client, tid, "resolve").endswith("msg=held")
     assert desk.outbox.list() == [] and desk.store.get(tid).is_open  # type: ignore[union-attr]
     supervisor = desk.client()
     login(supervisor, "lan")
-    assert _post(desk, supervisor, tid, "transfer", to="minh").endswith("msg=transferred")
-    assert _post(desk, client, tid, "reply", text="Chào").endswith("msg=sent")
+    assert post_form(supervisor, tid, "transfer", to="minh").endswith("msg=transferred")
+    assert post_form(client, tid, "reply", text="Chào").endswith("msg=sent")
 
 
 def test_claim_transfer_and_notes_from_the_console(desk: Desk) -> None:
     tid = desk.ticket()
     client = desk.client()
     login(client, "minh")
-    assert _post(desk, client, tid, "claim").endswith("msg=claimed")
-    assert _post(desk, client, tid, "note", text="Người dùng ở Sihanoukville, đã báo công an").endswith("msg=noted")
-    assert _post(desk, client, tid, "transfer", to="nobody").endswith("msg=nouser")
-    assert _post(desk, client, tid, "transfer", to="hoa").endswith("msg=transferred")
+    assert post_form(client, tid, "claim").endswith("msg=claimed")
+    assert post_form(client, tid, "note", text="Người dùng ở Sihanoukville, đã báo công an").endswith("msg=noted")
+    assert post_form(client, tid, "transfer", to="nobody").endswith("msg=nouser")
+    assert post_form(client, tid, "transfer", to="hoa").endswith("msg=transferred")
     assert desk.store.ticket_state(tid).assigned_to == "hoa"
     page = client.get(f"/console/tickets/{tid}").text
     assert "đã báo công an" in page and "Ghi chú nội bộ" in page
@@ -95,8 +82,8 @@ def test_resolve_resumes_the_bot_through_rasa_and_tells_the_user(desk: Desk, ras
     tid = desk.ticket()
     client = desk.client()
     login(client, "minh")
-    _post(desk, client, tid, "reply", text="Bạn đã an toàn chưa?")
-    location = _post(desk, client, tid, "resolve", label="real_emergency")
+    post_form(client, tid, "reply", text="Bạn đã an toàn chưa?")
+    location = post_form(client, tid, "resolve", label="real_emergency")
     assert location.endswith("msg=resolved")
     [call] = rasa.requests
     assert call.path == f"/conversations/{SENDER}/tracker/events"
@@ -109,7 +96,7 @@ def test_resolve_resumes_the_bot_through_rasa_and_tells_the_user(desk: Desk, ras
     assert [a for _, a in _audit(desk, tid) if a in ("resolve", "resume_bot")] == ["resolve", "resume_bot"]
     assert "Trợ lý tự động đã trở lại" in client.get(location).text
     # Resolving again does nothing more.
-    assert _post(desk, client, tid, "resolve").endswith("msg=already")
+    assert post_form(client, tid, "resolve").endswith("msg=already")
     assert len(rasa.requests) == 1 and len(desk.outbox.list()) == 2
 
 
@@ -121,7 +108,7 @@ def test_unreachable_rasa_is_visible_and_retried_until_it_works(tmp_path: Path, 
         tid = desk.ticket()
         client = desk.client()
         login(client, "minh")
-        location = _post(desk, client, tid, "resolve", label="real_emergency")
+        location = post_form(client, tid, "resolve", label="real_emergency")
         assert location.endswith("msg=resume_failed")
         assert "CHƯA mở lại được trợ lý tự động" in client.get(location).text
         queue = client.get("/console/").text
@@ -343,13 +330,13 @@ def test_the_console_shows_waiting_and_claimed_and_the_safety_answer(desk: Desk)
     page = client.get(f"/console/tickets/{tid}").text
     assert "trợ lý tự động vẫn trả lời" in page and "Chưa hỏi" in page
     desk.store.answer_safety(tid, "unsafe", "[bấm nút] Không an toàn")
-    assert _post(desk, client, tid, "claim").endswith("msg=claimed")
+    assert post_form(client, tid, "claim").endswith("msg=claimed")
     queue = client.get("/console/").text
     assert 'class="badge claimed"' in queue and 'class="badge waiting"' not in queue
     page = client.get(f"/console/tickets/{tid}").text
     assert "trợ lý tự động đã dừng" in page and 'class="safety-unsafe">Không an toàn' in page
     # A second claim (by the holder) tells the person nothing new.
-    assert _post(desk, client, tid, "claim").endswith("msg=claimed")
+    assert post_form(client, tid, "claim").endswith("msg=claimed")
     assert [m.message["text"] for m in desk.outbox.list()] == [replies.STAFF_TOOK_OVER]
     ticket = desk.store.get(tid)
     assert ticket is not None and [m.text for m in ticket.messages].count(replies.STAFF_TOOK_OVER) == 1

@@ -11,27 +11,14 @@ import pytest
 
 from helpline.handoff.safety_review import export
 from tests.conftest import Clock
-from tests.unit.console_client import Desk, csrf, login, make_desk
+from tests.unit.console_client import Desk, fake_rasa, login, make_desk, post_form  # noqa: F401 (fake_rasa: the rasa fixture)
 from tests.unit.fake_http import FakeHttp
-
-
-@pytest.fixture
-def rasa() -> FakeHttp:
-    with FakeHttp() as fake:
-        yield fake  # type: ignore[misc]
 
 
 @pytest.fixture
 def desk(tmp_path: Path, clock: Clock, rasa: FakeHttp) -> Desk:
     clock.now = dt.datetime.now(dt.timezone.utc)
     return make_desk(tmp_path, clock, rasa_url=rasa.url)
-
-
-def _post(client: object, tid: int, action: str, **data: str) -> str:
-    token = csrf(client, f"/console/tickets/{tid}")  # type: ignore[arg-type]
-    response = client.post(f"/console/tickets/{tid}/{action}", data={"csrf_token": token, **data})  # type: ignore[attr-defined]
-    assert response.status_code == 303, response.text[:300]
-    return str(response.headers["location"])
 
 
 def _actions(desk: Desk, tid: int) -> list[tuple[str, str]]:
@@ -59,13 +46,13 @@ def test_an_emergency_is_not_resolved_without_a_label(desk: Desk, rasa: FakeHttp
     tid = desk.ticket(priority="urgent")
     client = desk.client()
     login(client, "minh")
-    location = _post(client, tid, "resolve")
+    location = post_form(client, tid, "resolve")
     assert location.endswith("msg=needlabel")
     assert "hãy chọn đánh giá" in client.get(location).text
     assert desk.store.get(tid).is_open and rasa.requests == []  # type: ignore[union-attr]
-    assert _post(client, tid, "resolve", label="guess").endswith("msg=badlabel")
+    assert post_form(client, tid, "resolve", label="guess").endswith("msg=badlabel")
     assert desk.store.get(tid).is_open  # type: ignore[union-attr]
-    location = _post(client, tid, "resolve", label="not_emergency", label_note="hỏi thông tin, không nguy hiểm")
+    location = post_form(client, tid, "resolve", label="not_emergency", label_note="hỏi thông tin, không nguy hiểm")
     assert location.endswith("msg=resolved")
     label = desk.store.ticket_label(tid)
     assert label is not None and (label.label, label.labelled_by) == ("not_emergency", "minh")
@@ -79,7 +66,7 @@ def test_a_normal_ticket_resolves_without_a_label(desk: Desk) -> None:
     tid = desk.ticket(priority="normal", text="xin chào")
     client = desk.client()
     login(client, "minh")
-    assert _post(client, tid, "resolve").endswith("msg=resolved")
+    assert post_form(client, tid, "resolve").endswith("msg=resolved")
     assert desk.store.ticket_label(tid) is None
 
 
@@ -88,14 +75,14 @@ def test_flag_missed_on_a_ticket_the_bot_did_not_escalate(desk: Desk) -> None:
     urgent = desk.ticket(sender="b", priority="urgent")
     client = desk.client()
     login(client, "hoa")
-    location = _post(client, normal, "flag-missed", label_note="trẻ em đi với người lạ")
+    location = post_form(client, normal, "flag-missed", label_note="trẻ em đi với người lạ")
     assert location.endswith("msg=flagged")
     label = desk.store.ticket_label(normal)
     assert label is not None and (label.label, label.labelled_by) == ("flag_earlier", "hoa")
     assert ("hoa", "flag_missed label=flag_earlier") in _actions(desk, normal)
     page = client.get(f"/console/tickets/{normal}").text
     assert "Lẽ ra phải báo khẩn cấp sớm hơn" in page and 'id="flag-missed-form"' not in page
-    assert _post(client, urgent, "flag-missed").endswith("msg=notmissed")
+    assert post_form(client, urgent, "flag-missed").endswith("msg=notmissed")
     assert desk.store.ticket_label(urgent) is None
     # Without the CSRF token nothing happens.
     other = desk.ticket(sender="c", priority="normal")
@@ -108,8 +95,8 @@ def test_supervisor_sees_misses_and_false_alarms_per_week(desk: Desk, clock: Clo
     missed = desk.ticket(sender="b", priority="normal", text="em gai toi di theo ban tren mang 3 ngay chua ve")
     client = desk.client()
     login(client, "lan")
-    _post(client, alarm, "resolve", label="not_emergency")
-    _post(client, missed, "flag-missed")
+    post_form(client, alarm, "resolve", label="not_emergency")
+    post_form(client, missed, "flag-missed")
     page = client.get("/console/supervisor").text
     assert "Bỏ sót và báo nhầm theo tuần" in page
     rows = re.findall(r'<td class="misses">(\d+)</td><td class="false-alarms">(\d+)</td>', page)

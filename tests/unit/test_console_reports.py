@@ -12,14 +12,8 @@ from helpline.console.web import VN_TZ
 from helpline.handoff.models import REPORT_REASON
 from helpline.handoff.reports import ReportFields
 from tests.conftest import Clock
-from tests.unit.console_client import Desk, csrf, login, make_desk
+from tests.unit.console_client import Desk, csrf, fake_rasa, login, make_desk, post_form  # noqa: F401 (fake_rasa: the rasa fixture)
 from tests.unit.fake_http import FakeHttp
-
-
-@pytest.fixture
-def rasa() -> FakeHttp:
-    with FakeHttp() as fake:
-        yield fake  # type: ignore[misc]
 
 
 @pytest.fixture
@@ -33,13 +27,6 @@ def report(desk: Desk, sender: str = "r1") -> tuple[int, int, str]:
     r = desk.store.add_report(ticket.id, ReportFields(what="Bà mối rủ em gái tôi sang Trung Quốc, số bà ấy 0912345678",
                                                       place="Mường Khương, Lào Cai", in_danger="no", contact="chat"))
     return ticket.id, r.id, r.code
-
-
-def post(client: object, tid: int, path: str, **data: str) -> str:
-    token = csrf(client, f"/console/tickets/{tid}")  # type: ignore[arg-type]
-    response = client.post(f"/console/tickets/{tid}/{path}", data={"csrf_token": token, **data})  # type: ignore[attr-defined]
-    assert response.status_code == 303, response.text[:300]
-    return str(response.headers["location"])
 
 
 def test_the_bao_tin_filter_lists_only_reports(desk: Desk) -> None:
@@ -64,11 +51,11 @@ def test_forwarding_from_the_ticket_page_is_validated_and_audited(desk: Desk) ->
     assert code in page and "Mường Khương, Lào Cai" in page and "Nhắn lại qua cuộc trò chuyện này" in page
     today = desk.clock.now.astimezone(VN_TZ).date()
     tomorrow = (today + dt.timedelta(days=1)).isoformat()
-    assert post(client, tid, f"reports/{rid}/forward", to="Công an", on=tomorrow).endswith("msg=badforward")
-    assert post(client, tid, f"reports/{rid}/forward", to="  ", on=today.isoformat()).endswith("msg=badforward")
-    assert post(client, tid, f"reports/{rid}/forward", to="Công an", on="hôm qua").endswith("msg=badforward")
+    assert post_form(client, tid, f"reports/{rid}/forward", to="Công an", on=tomorrow).endswith("msg=badforward")
+    assert post_form(client, tid, f"reports/{rid}/forward", to="  ", on=today.isoformat()).endswith("msg=badforward")
+    assert post_form(client, tid, f"reports/{rid}/forward", to="Công an", on="hôm qua").endswith("msg=badforward")
     assert not desk.store.get_report(rid).forwarded  # type: ignore[union-attr]
-    assert post(client, tid, f"reports/{rid}/forward", to="Công an huyện Mường Khương",
+    assert post_form(client, tid, f"reports/{rid}/forward", to="Công an huyện Mường Khương",
                 on=today.isoformat()).endswith("msg=forwarded")
     assert desk.store.get_report(rid).forwarded_by == "minh"  # type: ignore[union-attr]
     assert any(e.who == "minh" and e.action.startswith(f"report_forwarded report={rid}")
@@ -90,7 +77,7 @@ def test_an_agent_cannot_forward_a_report_someone_else_holds(desk: Desk) -> None
     client = desk.client()
     login(client, "minh")
     today = desk.clock.now.astimezone(VN_TZ).date().isoformat()
-    assert post(client, tid, f"reports/{rid}/forward", to="Công an", on=today).endswith("msg=held")
+    assert post_form(client, tid, f"reports/{rid}/forward", to="Công an", on=today).endswith("msg=held")
     assert not desk.store.get_report(rid).forwarded  # type: ignore[union-attr]
 
 
@@ -99,7 +86,7 @@ def test_closing_a_quiet_report_does_not_resume_or_message_the_person(desk: Desk
     client = desk.client()
     login(client, "minh")
     assert "Kết thúc ca báo tin" in client.get(f"/console/tickets/{tid}").text
-    assert post(client, tid, "resolve").endswith("msg=report_closed")
+    assert post_form(client, tid, "resolve").endswith("msg=report_closed")
     assert rasa.requests == []  # no tracker resume call
     assert desk.outbox.list() == []  # no "the assistant is back" message
     assert desk.store.ticket_state(tid).resume_pending is False
