@@ -212,14 +212,21 @@ def routes(ctx: ConsoleContext) -> list[Route]:
                             new=new, problems=problems or [], checked=checked, preview=preview, history=history,
                             topics=sorted({e.topic for e in entries.values()}))
 
-    @staff_only(ctx, role=EDITORS)
-    async def entry_page(request: Request) -> Response:
+    async def entry_in_path(request: Request) -> Entry | Response:
+        """The handbook entry named in the path, or the 404 page."""
         entry_id = request.path_params["entry_id"]
         entries = await asyncio.to_thread(svc.entries)
         entry = entries.get(entry_id) if _ENTRY_ID.match(entry_id) else None
         if entry is None:
             return await render(ctx, request, "error.html", 404, title="Không tìm thấy",
                                 text="Không có câu hỏi này trong sổ tay.")
+        return entry
+
+    @staff_only(ctx, role=EDITORS)
+    async def entry_page(request: Request) -> Response:
+        entry = await entry_in_path(request)
+        if not isinstance(entry, Entry):
+            return entry
         return await edit_form(request, entry.id, entry.topic, entry_values(entry), new=False)
 
     async def save(request: Request, entry_id: str, topic: str, new: bool) -> Response:
@@ -244,12 +251,9 @@ def routes(ctx: ConsoleContext) -> list[Route]:
 
     @staff_only(ctx, role=EDITORS)
     async def entry_post(request: Request) -> Response:
-        entry_id = request.path_params["entry_id"]
-        entries = await asyncio.to_thread(svc.entries)
-        entry = entries.get(entry_id) if _ENTRY_ID.match(entry_id) else None
-        if entry is None:
-            return await render(ctx, request, "error.html", 404, title="Không tìm thấy",
-                                text="Không có câu hỏi này trong sổ tay.")
+        entry = await entry_in_path(request)
+        if not isinstance(entry, Entry):
+            return entry
         return await save(request, entry.id, entry.topic, new=False)
 
     @staff_only(ctx, role=EDITORS)
