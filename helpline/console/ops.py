@@ -19,8 +19,9 @@ from helpline.console.auth import staff_only
 from helpline.console.views import not_found, ticket_or_none
 from helpline.console.web import ConsoleContext
 from helpline.errors import HandoffError
+from helpline.handoff.accounts import StaffUser
 from helpline.handoff.desk import DeskConflict
-from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS
+from helpline.handoff.models import EMERGENCY_PRIORITIES, LABELS, TicketState
 from helpline.handoff.reports import is_quiet_report
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ def back(ticket_id: int, msg: str) -> RedirectResponse:
     return RedirectResponse(f"/console/tickets/{ticket_id}?msg={msg}", 303)
 
 
+def held_by_other(state: TicketState, me: StaffUser) -> bool:
+    """Another staff member holds the ticket, and ``me`` is not a supervisor (who may act anyway)."""
+    return bool(state.assigned_to) and state.assigned_to != me.username and not me.is_supervisor
+
+
 def routes(ctx: ConsoleContext) -> list[Route]:
     @staff_only(ctx)
     async def reply(request: Request) -> Response:
@@ -39,7 +45,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
-        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+        if held_by_other(state, me):
             return back(ticket.id, "held")
         text = request.state.form.get("text", "")
         try:
@@ -90,7 +96,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
-        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+        if held_by_other(state, me):
             return back(ticket.id, "held")
         target = await asyncio.to_thread(ctx.accounts.get_user, request.state.form.get("to", ""))
         if target is None or not target.active:
@@ -110,7 +116,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
-        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+        if held_by_other(state, me):
             return back(ticket.id, "held")
         if not ticket.is_open:
             return back(ticket.id, "already")
@@ -141,7 +147,7 @@ def routes(ctx: ConsoleContext) -> list[Route]:
             return await not_found(ctx, request)
         ticket, state = found
         me = request.state.staff.user
-        if state.assigned_to and state.assigned_to != me.username and not me.is_supervisor:
+        if held_by_other(state, me):
             return back(ticket.id, "held")
         raw = request.path_params["report_id"]
         report = await asyncio.to_thread(ctx.store.get_report, int(raw)) if raw.isdigit() and len(raw) < 19 else None
